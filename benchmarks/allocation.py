@@ -53,6 +53,8 @@ QUICK_DIR = RESULTS_DIR / "quick"  # smoke runs (--quick), not committed
 sys.path.insert(0, str(REPO))
 
 from benchmarks.measures import (  # noqa: E402
+    comma_list,
+    comma_option,
     count_arg,
     count_list_arg,
     cpu_times,
@@ -1213,7 +1215,10 @@ def main(argv: list[str] | None = None) -> int:
         help="comma-separated order counts for scaling (default all)",
     )
     ap.add_argument(
-        "--scale-families", default="literature,city", help="scaling families (literature,city)"
+        "--scale-families",
+        type=lambda text: comma_list(text, "family", empty_ok=True),
+        default="literature,city",
+        help="scaling families (literature,city)",
     )
     ap.add_argument(
         "--reference-seeds",
@@ -1256,7 +1261,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.out_dir is None:
         args.out_dir = QUICK_DIR if args.quick else RESULTS_DIR
-    only = {name.strip() for name in args.only.split(",") if name.strip()}
+    only = set(comma_option(ap, "--only", args.only, "table", empty_ok=True))
     unknown = sorted(only - set(TABLES))
     if unknown or not only:
         what = f"unknown table(s): {', '.join(unknown)}" if unknown else "give at least one table"
@@ -1317,7 +1322,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             if args.scale_sizes:
                 sizes = args.scale_sizes
-            families = tuple(f for f in args.scale_families.split(",") if f)
+            families = tuple(args.scale_families)
             scaling(args.out_dir, sizes, args.scale_limit, pyomo_max=3_000, families=families)
         if "city-seeds" in only:
             city_seeds(args.out_dir, args.city_seeds_orders, args.city_seeds, args.scale_limit)

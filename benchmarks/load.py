@@ -56,6 +56,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from benchmarks.measures import (  # noqa: E402
+    comma_option,
     count_arg,
     count_at_most,
     csv_text,
@@ -640,7 +641,7 @@ def main(argv: list[str] | None = None) -> int:
         "--out-dir", type=Path, default=RESULTS, help="where the table goes (benchmarks/results)"
     )
     args = parser.parse_args(argv)
-    wanted = {p.strip() for p in args.phases.split(",") if p.strip()}
+    wanted = set(comma_option(parser, "--phases", args.phases, "phase", empty_ok=True))
     unknown = sorted(wanted - set(PHASES))
     if unknown or not wanted:  # nothing would run, and an empty table overwrite the last one
         what = f"unknown {', '.join(unknown)}" if unknown else "give at least one"

@@ -165,22 +165,49 @@ def count_at_most(maximum: int) -> Callable[[str], int]:
     return parse
 
 
+def comma_list(text: str, what: str, *, empty_ok: bool = False) -> list[str]:
+    """The comma-separated items of an option's value, each stripped (argparse type helper).
+
+    An empty item is a usage error, as :func:`dispatchlab.cli._common.comma_items` makes it
+    on the command line (``1,,3`` ran on ``1,3`` without a word); so is no item at all unless
+    ``empty_ok`` (then ``[]``). ``what`` names one item in the messages.
+    """
+    items = [s.strip() for s in text.split(",")]
+    if not any(items):
+        if empty_ok:
+            return []
+        raise argparse.ArgumentTypeError(f"give at least one {what}")
+    if not all(items):
+        raise argparse.ArgumentTypeError(
+            f"an empty {what} in {text!r} (two commas, or one at an end)"
+        )
+    return items
+
+
+def comma_option(
+    ap: argparse.ArgumentParser, option: str, text: str, what: str, *, empty_ok: bool = False
+) -> list[str]:
+    """:func:`comma_list` of an option read after parsing: else a usage error naming
+    ``option`` (exit 2)."""
+    try:
+        return comma_list(text, what, empty_ok=empty_ok)
+    except argparse.ArgumentTypeError as err:
+        ap.error(f"argument {option}: {err}")
+
+
 def count_list_arg(text: str) -> list[int]:
     """A comma list of whole numbers, each at least 1 (argparse type: else a usage error)."""
-    values = [count_arg(part.strip()) for part in text.split(",") if part.strip()]
-    if not values:
-        raise argparse.ArgumentTypeError("give at least one whole number")
-    return values
+    return [count_arg(part) for part in comma_list(text, "whole number")]
 
 
 def int_list(text: str, *, least: int, what: str) -> list[int]:
     """Comma-separated integers of at least ``least`` (argparse type: else a usage error
     saying they should be ``what``)."""
     try:
-        values = [int(s) for s in text.split(",") if s.strip()]
+        values = [int(s) for s in comma_list(text, "integer")]
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r}: expected comma-separated integers") from None
-    if not values or min(values) < least:
+    if min(values) < least:
         raise argparse.ArgumentTypeError(f"{text!r}: expected {what}")
     return values
 
@@ -188,8 +215,15 @@ def int_list(text: str, *, least: int, what: str) -> list[int]:
 def seeds_arg(text: str) -> list[int]:
     """``--seeds``: ``A..B`` (inclusive) or comma-separated seeds (else exit 2)."""
     if ".." in text:
-        lo, _, hi = text.partition("..")
-        ends = int_list(f"{lo},{hi}", least=0, what="non-negative seeds")
+        lo, _, hi = (part.strip() for part in text.partition(".."))
+        try:
+            ends = [int(lo), int(hi)]
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{text!r}: expected A..B, a seed at each end"
+            ) from None
+        if min(ends) < 0:
+            raise argparse.ArgumentTypeError(f"{text!r}: expected non-negative seeds")
         if ends[1] < ends[0]:
             raise argparse.ArgumentTypeError(f"{text!r}: the range ends before it starts")
         return list(range(ends[0], ends[1] + 1))

@@ -61,6 +61,8 @@ sys.path.insert(0, str(REPO))
 from pydantic import ValidationError  # noqa: E402
 
 from benchmarks.measures import (  # noqa: E402
+    comma_list,
+    comma_option,
     count_arg,
     ctrl_c_writes_nothing,
     progress_bar,
@@ -681,7 +683,7 @@ def main() -> None:
     )
     ap.add_argument(
         "--hindsight-warm-start",
-        type=lambda text: [w.strip() for w in text.split(",") if w.strip()],
+        type=lambda text: comma_list(text, "policy", empty_ok=True),
         default="slots",
         help="online policies whose played day is a hindsight candidate ('' = none)",
     )
@@ -794,7 +796,7 @@ def main() -> None:
         name = str(bad["loc"][0]) if bad["loc"] else "hindsight"
         option = _HINDSIGHT_OPTIONS.get(name, name)
         ap.error(f"{option}: {bad['msg'].removeprefix('Value error, ')}")  # exit 2
-    specs = [s.strip() for s in args.policies.split(",") if s.strip()]
+    specs = comma_option(ap, "--policies", args.policies, "policy")
     scenario = standard_scenario()
     args.out.mkdir(parents=True, exist_ok=True)  # the cache's folder: refused as --hindsight-cache
     cache = args.out / "rl-hindsight-days.jsonl"

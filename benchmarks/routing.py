@@ -60,6 +60,8 @@ import numpy as np  # noqa: E402
 from rich.console import Console  # noqa: E402
 
 from benchmarks.measures import (  # noqa: E402
+    comma_list,
+    comma_option,
     count_arg,
     count_at_most,
     count_list_arg,
@@ -383,7 +385,7 @@ def check_names(
     ap: argparse.ArgumentParser, option: str, text: str, allowed: tuple[str, ...], *, empty_ok: bool
 ) -> list[str]:
     """The names of a comma list option; an unknown one (or none unless allowed): usage error."""
-    names = [n.strip() for n in text.split(",") if n.strip()]
+    names = comma_option(ap, option, text, "name", empty_ok=True)
     unknown = [n for n in names if n not in allowed]
     if unknown or not (names or empty_ok):
         what = f"unknown {', '.join(unknown)}" if unknown else "give at least one"
@@ -480,7 +482,8 @@ def main(argv: list[str] | None = None) -> int:
     if not files:
         ap.error(f"argument --bench-dir: no {args.set} instances in {folder}")
     if args.instances:
-        wanted = {n.strip().lower() for n in args.instances.split(",") if n.strip()}
+        given = comma_option(ap, "--instances", args.instances, "instance name")
+        wanted = {n.lower() for n in given}
         unknown = sorted(wanted - {f.stem.lower() for f in files})
         if unknown:  # they were left out without a word (none at all: "no instances found")
             ap.error(f"argument --instances: no {', '.join(unknown)} in {folder}")
@@ -713,8 +716,8 @@ def run_city(args: argparse.Namespace) -> int:
     """Scale: where the time of a cold solve goes on generated city days (see the docstring)."""
     rows: list[dict[str, str]] = []
     console = Console(stderr=True)
-    sizes = [int(n) for n in args.city_orders.split(",") if n]
-    jobs = [j.strip() for j in args.city_jobs.split(",") if j.strip()]
+    sizes = count_list_arg(args.city_orders)  # checked as the arguments were parsed
+    jobs = comma_list(args.city_jobs, "job kind")
     for n in sizes:
         nodes, couriers = CITY_SIZES.get(n, (max(3, n // 400), max(2, n // 25)))
         city = generate_city(

@@ -35,6 +35,7 @@ sys.path.insert(0, str(REPO))
 from rich.console import Console  # noqa: E402
 
 from benchmarks.measures import (  # noqa: E402
+    comma_list,
     count_arg,
     dict_csv_text,
     progress_bar,
@@ -255,9 +256,7 @@ def summary(rows: list[Row], engine: str) -> dict[str, str]:
 
 
 def _engines(text: str) -> list[str]:
-    items = [x.strip() for x in text.split(",") if x.strip()]
-    if not items:
-        raise argparse.ArgumentTypeError("give at least one engine")
+    items = comma_list(text, "engine")
     for item in items:
         if item not in ENGINES:
             raise argparse.ArgumentTypeError(f"{item!r} is not an engine ({', '.join(ENGINES)})")

@@ -41,6 +41,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from benchmarks.measures import (  # noqa: E402
+    comma_list,
     ctrl_c_writes_nothing,
     dict_csv_text,
     progress_bar,
@@ -125,9 +126,7 @@ ENGINES = ("auto", "pyvrp", "ortools", "greedy")
 
 def _comma_list(text: str, parse: Callable[[str], T], what: str) -> list[T]:
     """A non-empty comma-separated list (argparse type: a bad item is a usage error, exit 2)."""
-    items = [x.strip() for x in text.split(",") if x.strip()]
-    if not items:
-        raise argparse.ArgumentTypeError("give at least one value")
+    items = comma_list(text, "value")
     out = []
     for item in items:
         try:

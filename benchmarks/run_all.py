@@ -43,10 +43,22 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
 REPO = Path(__file__).resolve().parent.parent
+# run as a script, this folder comes first on sys.path, and its simulation.py would shadow
+# the simulation package
+sys.path.insert(0, str(REPO))
+
+from rich.console import Console  # noqa: E402
+from rich.progress import (  # noqa: E402
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from benchmarks.measures import comma_option  # noqa: E402
+
 LOCK = Path("/tmp/dispatchlab-cpu.lock")
 console = Console(stderr=True)
 
@@ -447,8 +459,8 @@ def main() -> int:
     args = ap.parse_args()
     every = STEPS + EXTRAS
     names = [s.name for s in every]
-    only = {x.strip() for x in args.only.split(",") if x.strip()}
-    skip = {x.strip() for x in args.skip.split(",") if x.strip()}
+    only = set(comma_option(ap, "--only", args.only, "step", empty_ok=True))
+    skip = set(comma_option(ap, "--skip", args.skip, "step", empty_ok=True))
     for option, asked in (("--only", only), ("--skip", skip)):
         if unknown := asked - set(names):  # said on stdout, naming no option
             ap.error(

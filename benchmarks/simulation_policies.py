@@ -51,6 +51,7 @@ sys.path.insert(0, str(REPO))
 from rich.console import Console  # noqa: E402
 
 from benchmarks.measures import (  # noqa: E402
+    comma_list,
     count_at_most,
     dict_csv_text,
     progress_bar,
@@ -187,11 +188,8 @@ def parse_day(text: str) -> Day:
 def days_arg(text: str) -> list[Day]:
     """``--days``: comma-separated day names or sets (argparse type: else a usage error)."""
     names: list[str] = []
-    for part in (p.strip() for p in text.split(",")):
-        if part:
-            names += GROUPS.get(part, (part,))
-    if not names:
-        raise argparse.ArgumentTypeError("give at least one day")
+    for part in comma_list(text, "day"):
+        names += GROUPS.get(part, (part,))
     try:
         days = [parse_day(name) for name in names]
     except ValueError as err:
@@ -205,7 +203,7 @@ def days_arg(text: str) -> list[Day]:
 
 def policies_arg(text: str) -> list[str]:
     """``--policies``: the baseline, then the policies compared with it (else a usage error)."""
-    specs = [p.strip() for p in text.split(",") if p.strip()]
+    specs = comma_list(text, "policy")
     if len(specs) < 2:
         raise argparse.ArgumentTypeError("give a baseline and at least one policy to compare")
     if len(set(specs)) < len(specs):
@@ -220,8 +218,8 @@ def policies_arg(text: str) -> list[str]:
 
 def breaks_arg(text: str) -> list[bool]:
     """``--breaks``: ``on``, ``off`` or ``on,off`` (drivers take their vehicles' breaks or not)."""
-    words = [w.strip() for w in text.split(",") if w.strip()]
-    if not words or any(w not in ("on", "off") for w in words) or len(set(words)) < len(words):
+    words = [w.strip() for w in text.split(",")]
+    if any(w not in ("on", "off") for w in words) or len(set(words)) < len(words):
         raise argparse.ArgumentTypeError(f"{text!r}: expected on, off or on,off")
     return [w == "on" for w in words]
 

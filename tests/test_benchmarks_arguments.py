@@ -94,6 +94,24 @@ BAD = [
     ("simulation_policies", ["--breaks", "yes"], "--breaks"),
     ("simulation_policies", ["--seeds", "3..1"], "--seeds"),
     ("simulation_policies", ["--workers", "0"], "--workers"),
+    # an empty item of a list was dropped without a word (``1,,3`` ran on 1 and 3), and a
+    # range without an end was an IndexError traceback
+    ("routing_small", ["--seeds", "1,,3"], "--seeds"),
+    ("routing_small", ["--orders", "1,2,"], "--orders"),
+    ("allocation_small", ["--seeds", "..3"], "--seeds"),
+    ("allocation_small", ["--sizes", ",30"], "--sizes"),
+    ("simulation_policies", ["--seeds", "1..2,3"], "--seeds"),  # ran seeds 1 and 2
+    ("simulation_policies", ["--days", "tuned,,held-out"], "--days"),
+    ("simulation_policies", ["--policies", "insertion,,insertion:ontime"], "--policies"),
+    ("simulation_policies", ["--breaks", "on,,off"], "--breaks"),
+    ("allocation", ["--scale-sizes", "100,,300"], "--scale-sizes"),
+    ("allocation", ["--scale-families", "literature,,city"], "--scale-families"),
+    ("allocation", ["--reference-seeds", "1,,2"], "--reference-seeds"),
+    ("allocation_pyomo_limits", ["--sizes", "300,"], "--sizes"),
+    ("routing", ["--set", "city", "--city-orders", "100,,300"], "--city-orders"),
+    ("routing_budget", ["--orders", "600,,1500"], "--orders"),
+    ("routing_breaks_fuzz", ["--engines", "pyvrp,,ortools"], "--engines"),
+    ("rl_evaluate", ["--hindsight-warm-start", "slots,,greedy"], "--hindsight-warm-start"),
     # a negative seed: the generator's InputError or pydantic's ValidationError, a traceback
     ("generate_city", ["--seed", "-1"], "--seed"),
     ("routing", ["--set", "solomon", "--seed", "-1"], "--seed"),
@@ -112,6 +130,42 @@ def test_a_bad_argument_is_a_usage_error_naming_its_option(
 ) -> None:
     said = _refusal(script, args)
     assert f"argument {option}" in said and "Traceback" not in said, said
+
+
+def _ran(*_args: object, **_kwargs: object) -> None:
+    raise AssertionError("the benchmark ran")
+
+
+@pytest.mark.parametrize(
+    ("script", "args", "option", "work"),
+    [  # each ran on the other items, the empty one dropped without a word
+        ("allocation", ["--only", "literature,,city"], "--only", "provenance"),
+        ("load", ["--phases", "allocations,"], "--phases", "provenance"),
+        ("rl_evaluate", ["--policies", "greedy,,slots"], "--policies", "standard_scenario"),
+        ("routing", ["--set", "city", "--anchors", "pyvrp,"], "--anchors", "run_city"),
+        ("routing", ["--set", "city", "--city-jobs", ",pickup"], "--city-jobs", "run_city"),
+        ("run_all", ["--only", "simulation,,load"], "--only", "_run"),
+    ],
+)
+def test_an_empty_item_of_a_list_read_after_parsing_is_a_usage_error(
+    script: str,
+    args: list[str],
+    option: str,
+    work: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The list options a script reads once its arguments are parsed refuse an empty item
+    too, naming the option (exit 2), before anything runs."""
+    with benchmark_script(f"{script}.py", f"args_empty_{script}") as module:
+        monkeypatch.setattr(module, work, _ran)
+        monkeypatch.setattr(signal, "signal", lambda *_: None)  # run_all's SIGTERM handler
+        monkeypatch.setattr(sys, "argv", [f"{script}.py", *args])
+        with pytest.raises(SystemExit) as stop:
+            module.main()
+    assert stop.value.code == 2
+    said = capsys.readouterr().err
+    assert f"argument {option}: an empty" in said and "Traceback" not in said, said
 
 
 @pytest.mark.parametrize(

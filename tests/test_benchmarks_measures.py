@@ -23,10 +23,13 @@ from benchmarks.measures import (
     CONSTANT_RUNS,
     Measures,
     WrittenThenInterrupted,
+    count_list_arg,
     cpu_times,
     ctrl_c_writes_nothing,
     decide,
+    int_list,
     repeats_arg,
+    seeds_arg,
     stolen_share,
     write_table_files,
 )
@@ -160,6 +163,31 @@ def test_cpu_times_is_none_without_a_readable_cpu_line(tmp_path: Path) -> None:
     odd = tmp_path / "stat"
     odd.write_text("intr 1 2 3\n")
     assert cpu_times(odd) is None
+
+
+@settings(max_examples=100, deadline=None)
+@given(seeds=st.lists(st.integers(min_value=0, max_value=2**32), min_size=1, max_size=6))
+def test_a_comma_list_is_its_items_and_an_empty_item_is_a_usage_error(seeds: list[int]) -> None:
+    """Each list option reads its items back; an empty one anywhere (``1,,3``, ``1,3,``,
+    ``,1``) is refused, not dropped (``--seeds 1,,3`` ran seeds 1 and 3 without a word)."""
+    text = ",".join(map(str, seeds))
+    counts = [s + 1 for s in seeds]
+    assert seeds_arg(text) == seeds
+    assert count_list_arg(",".join(map(str, counts))) == counts
+    assert int_list(text, least=0, what="seeds") == seeds
+    for at in range(len(seeds) + 1):
+        items = [str(s) for s in seeds]
+        items.insert(at, " ")
+        for parse in (seeds_arg, count_list_arg):
+            with pytest.raises(argparse.ArgumentTypeError, match="an empty"):
+                parse(",".join(items))
+
+
+@pytest.mark.parametrize("text", ["..3", "1..", "..", "1..2,3", "1..x"])
+def test_a_seed_range_needs_a_seed_at_each_end(text: str) -> None:
+    """``..3`` and ``1..`` were IndexError tracebacks; ``1..2,3`` ran seeds 1 and 2."""
+    with pytest.raises(argparse.ArgumentTypeError, match=r"expected A\.\.B"):
+        seeds_arg(text)
 
 
 #: the stored pair a run is about to replace
