@@ -51,6 +51,7 @@ sys.path.insert(0, str(REPO))
 from rich.console import Console  # noqa: E402
 
 from benchmarks.measures import (  # noqa: E402
+    WrittenThenInterrupted,
     comma_list,
     count_at_most,
     dict_csv_text,
@@ -417,9 +418,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     command += "".join(f" {shlex.quote(a)}" for a in given)
     made = provenance()  # when, which code, which machine: as the run starts
-    days: list[Day] = args.days
     console = Console(stderr=True)
     before = signal.signal(signal.SIGTERM, signal.default_int_handler)  # a kill: as Ctrl-C
+    try:
+        return play_and_write(args, command, made, console)
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
+def play_and_write(args: argparse.Namespace, command: str, made: str, console: Console) -> int:
+    """Play the runs ``args`` asks for and write both files; 130 (one line said) on Ctrl-C."""
+    days: list[Day] = args.days
     done = 0
     total = len(days) * len(args.breaks) * len(args.policies) * len(args.seeds)
     try:
@@ -453,8 +462,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         console.print(f"interrupted after {done} of {total} runs: no table written")
         return 130
-    finally:
-        signal.signal(signal.SIGTERM, before)
     runs = []
     for o in outcomes:
         name, _, breaks = o.case.partition("/")
@@ -467,10 +474,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     base: Path = args.out_dir / args.out_prefix
     # both or neither: Ctrl-C between the two files left a new CSV beside the old table
-    write_table_files(
-        base.parent,
-        {base.with_suffix(".csv").name: csv_of(runs), base.with_suffix(".md").name: text},
-    )
+    try:
+        write_table_files(
+            base.parent,
+            {base.with_suffix(".csv").name: csv_of(runs), base.with_suffix(".md").name: text},
+        )
+    except WrittenThenInterrupted as written:  # held back until both files were in place
+        console.print(f"interrupted: {written}", markup=False, soft_wrap=True)
+        return 130
+    except KeyboardInterrupt:  # a traceback while the temporary files were written
+        console.print(f"interrupted after all {total} runs: no table written")
+        return 130
     print(text, end="", flush=True)
     console.print(f"wrote {base}.csv and .md")
     return 0

@@ -10,6 +10,7 @@ from types import ModuleType
 
 import pytest
 
+from benchmarks.measures import WrittenThenInterrupted
 from scenarios.generate import CityParams, generate_city
 from simulation.evaluate import simulate
 from simulation.params import SimParams
@@ -134,3 +135,36 @@ def test_a_difference_that_is_zero_up_to_rounding_is_written_unsigned_zero(
     assert policies._diff(residue, ".3f") == "+0.000 (every day)"
     small = Interval(mean=-0.0004, low=-0.0012, high=0.0004, n=10, std=0.001)
     assert policies._diff(small, ".3f") == "+0.000 [-0.001, +0.000]"
+
+
+@pytest.mark.parametrize(
+    ("stop", "said"),
+    [
+        (KeyboardInterrupt(), "no table written"),
+        (WrittenThenInterrupted("both files in place written first"), "written first"),
+    ],
+    ids=["while-the-temporary-files-are-written", "held-back-until-both-are-in-place"],
+)
+def test_ctrl_c_while_the_table_is_written_is_one_line_and_exit_130(
+    policies: ModuleType,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    stop: KeyboardInterrupt,
+    said: str,
+) -> None:
+    """Ctrl-C as the files are written (their temporary files, or held back until both are
+    renamed into place) was a KeyboardInterrupt traceback; now one line says which."""
+
+    def interrupted(*_args: object, **_kwargs: object) -> None:
+        raise stop
+
+    monkeypatch.setattr(policies, "write_table_files", interrupted)
+    try:
+        assert policies.main([*TINY, "--out-dir", str(tmp_path)]) == 130
+    except KeyboardInterrupt:
+        pytest.fail("Ctrl-C escaped main")
+    err = capsys.readouterr().err  # the progress bar's lines, then what stopped
+    last = err.splitlines()[-1]
+    assert last.startswith("interrupted") and said in last and "Traceback" not in err, err
+    assert not list(tmp_path.iterdir())
