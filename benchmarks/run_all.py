@@ -25,8 +25,11 @@ output-folder option (:data:`OUT_OPTION`), a step whose script has none is refus
 anything runs, and the RL evaluation's hindsight cache is copied there first so its days are
 reused as in a plain run; ``--list`` with it prints the commands such a run would run.
 
+A bar over the steps (which step of how many, the time so far) is drawn before each step and
+at the end, never while a step runs: the step's own output and bars stay as it writes them.
 Ctrl-C (or SIGTERM) passes SIGINT to the running step and gives it up to ``STOP_GRACE_S``
-(120 s) to write what it has and stop what it started; the tables of finished steps are kept.
+(120 s) to write what it has and stop what it started; then one line names the step it
+stopped in and the steps finished, whose tables are kept (exit status 130).
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ from rich.progress import (  # noqa: E402
     TextColumn,
     TimeElapsedColumn,
 )
+from rich.table import Column  # noqa: E402
 
 from benchmarks.measures import comma_option  # noqa: E402
 
@@ -386,7 +390,11 @@ def _run(step: Step, bench_dir: Path, out_dir: Path | None = None) -> int:
     cmd = step.command(bench_dir, out_dir)
     console.print(f"[bold]{step.name}[/bold]: {shlex.join(cmd)}")
     with LOCK.open("a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:  # said, or the run looks stuck before its step starts
+            console.print(f"{step.name}: waiting for the exclusive CPU lock {LOCK}", markup=False)
+            fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             with subprocess.Popen(cmd, cwd=REPO) as child:
                 try:
@@ -401,6 +409,37 @@ def _run(step: Step, bench_dir: Path, out_dir: Path | None = None) -> int:
                     raise
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+class StepsBar:
+    """A progress bar over the steps, drawn once before each step and once at the end.
+
+    Never live: a bar redrawn while a step runs would overwrite the step's own output (its
+    lines, its own progress bar) on the same terminal; drawn between the steps, the step's
+    output stays as it wrote it.
+    """
+
+    def __init__(self, total: int, width: int = 0) -> None:
+        """A bar of ``total`` steps, none done (its clock starts now); ``width``: the
+        characters the longest description takes (so the bar keeps its place)."""
+        self.progress = Progress(
+            TextColumn("{task.description}", markup=False, table_column=Column(min_width=width)),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            auto_refresh=False,
+        )
+        self.task = self.progress.add_task("benchmarks", total=total)
+
+    def show(self, description: str) -> None:
+        """Draw the bar (one line) under ``description``: the step about to run."""
+        self.progress.update(self.task, description=description)
+        console.print(self.progress.make_tasks_table(self.progress.tasks))
+
+    def advance(self) -> None:
+        """One more step done."""
+        self.progress.advance(self.task)
 
 
 def steps_text() -> str:
@@ -491,25 +530,31 @@ def main() -> int:
             console.print(f"copied {HINDSIGHT_CACHE} into {out_dir} (its days are re-used)")
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # a kill: as Ctrl-C
     failed: list[str] = []
+    finished: list[str] = []
     t0 = time.perf_counter()
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=console) as bar:
-        task = bar.add_task("benchmarks", total=len(steps))
-        try:
-            for s in steps:
-                if s.needs is not None and not (args.bench_dir / s.needs).is_dir():
-                    console.print(f"{s.name}: skipped ({args.bench_dir / s.needs} not found)")
-                elif _run(s, args.bench_dir, out_dir) != 0:
-                    failed.append(s.name)
-                bar.advance(task)
-        except KeyboardInterrupt:
-            console.print("interrupted: the tables of finished steps are kept")
-            return 130
+    heads = [f"step {i + 1} of {len(steps)}: {s.name}" for i, s in enumerate(steps)]
+    bar = StepsBar(len(steps), max(map(len, heads), default=0))
+    try:
+        for i, s in enumerate(steps):
+            bar.show(heads[i])
+            if s.needs is not None and not (args.bench_dir / s.needs).is_dir():
+                console.print(f"{s.name}: skipped ({args.bench_dir / s.needs} not found)")
+            elif _run(s, args.bench_dir, out_dir) != 0:
+                failed.append(s.name)
+            finished.append(s.name)
+            bar.advance()
+    except KeyboardInterrupt:
+        stopped = steps[len(finished)]
+        console.print(
+            f"interrupted in step {len(finished) + 1} of {len(steps)}, {stopped.name} "
+            f"(its own stop ran); steps finished: {', '.join(finished) or 'none'}, "
+            "their tables kept",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+        return 130
+    bar.show("benchmarks")
     console.print(f"done in {(time.perf_counter() - t0) / 60:.0f} min; failed: {failed or 'none'}")
     return 1 if failed else 0
 

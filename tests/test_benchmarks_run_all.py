@@ -277,3 +277,38 @@ def test_help_names_every_step_and_every_table_kept_as_run(
     assert listed == [s.name for s in run_all.STEPS]
     assert all(s.name in variants.split(", ") or f" {s.name}" in variants for s in run_all.EXTRAS)
     assert all(name in kept for name in run_all.ONE_OFF_TABLES)
+
+
+def test_a_run_shows_its_steps_on_a_bar_and_ctrl_c_names_the_step_it_stopped_in(
+    run_all: ModuleType,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Before each step a bar line says which step of how many is starting (the steps' own
+    output between them, as they wrote it); Ctrl-C in a step ends the run with one line
+    naming that step and the steps finished (it said only "interrupted"), exit 130."""
+    steps = tuple(run_all.Step(name, f"{name}.py") for name in ("first", "second", "third"))
+    monkeypatch.setattr(run_all, "STEPS", steps)
+    monkeypatch.setattr(signal, "signal", lambda *_: None)  # main's SIGTERM handler: not here
+
+    def run(step: object, _bench: Path, _out: Path | None = None) -> int:
+        name = getattr(step, "name")  # noqa: B009 (the module's Step)
+        if name == "third":
+            raise KeyboardInterrupt
+        print(f"output of {name}", file=sys.stderr)
+        return 0
+
+    monkeypatch.setattr(run_all, "_run", run)
+    monkeypatch.setattr("sys.argv", ["run_all.py"])
+    assert run_all.main() == 130
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.split()[:5] for line in lines[:-1]] == [
+        ["step", "1", "of", "3:", "first"],
+        ["output", "of", "first"],
+        ["step", "2", "of", "3:", "second"],
+        ["output", "of", "second"],
+        ["step", "3", "of", "3:", "third"],
+    ]
+    assert [line.split()[-2] for line in lines[:-1:2]] == ["0/3", "1/3", "2/3"]  # done/total
+    assert lines[-1].startswith("interrupted in step 3 of 3, third")
+    assert "steps finished: first, second" in lines[-1]
