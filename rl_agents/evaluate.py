@@ -875,11 +875,14 @@ def evaluate_policies(
     progress: Progress | None = None,
     baseline: str = BASELINE,
     days_csv: Path | None = None,
+    on_days: Callable[[Sequence[DayOutcome]], None] | None = None,
 ) -> dict[str, PolicySummary]:
     """Run and summarise: every policy in ``specs`` (plus ``greedy``) on every seed.
 
     ``days_csv``: also write the per-day results there (:func:`write_days_csv`), from which
     every interval can be recomputed later (``benchmarks/rl_evaluate.py --from-results``).
+    ``on_days``: called with the days played before they are summarised (to write them
+    with other files, :func:`days_csv_text`).
     """
     if not seeds:
         raise InputError("seeds", "no seeds given")
@@ -908,6 +911,8 @@ def evaluate_policies(
     )
     if days_csv is not None:
         write_days_csv(days_csv, outcomes)
+    if on_days is not None:
+        on_days(outcomes)
     return summarise(outcomes, baseline=baseline)
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
+import os
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -30,10 +31,10 @@ from dispatchlab.cli._common import (
     print_warning,
     progress_bar,
     seed_option,
-    write_text,
 )
 
 if TYPE_CHECKING:
+    from rl_agents.evaluate import DayOutcome
     from scenarios.model import Scenario
 
 ALGOS = ("maskable-ppo", "ppo", "dqn")
@@ -250,6 +251,18 @@ def _refuse_warm_start_options(ctx: typer.Context, given: dict[str, object]) -> 
             )
 
 
+def _refuse_one_file_twice(outputs: Mapping[str, Path | None]) -> None:
+    """Exit 2 naming the later option when two output options name one file."""
+    seen: dict[str, str] = {}
+    for option, path in outputs.items():
+        if path is None:
+            continue
+        real = os.path.realpath(path)
+        if real in seen:
+            raise fail(f"{option}: the same file as {seen[real]} ({path})")
+        seen[real] = option
+
+
 @cli_errors
 def evaluate_cmd(
     policies: Annotated[
@@ -319,6 +332,7 @@ def evaluate_cmd(
     from rl_agents.evaluate import (
         HINDSIGHT,
         check_policy_name,
+        days_csv_text,
         evaluate_policies,
         model_twin_notes,
         repeated_spec,
@@ -333,6 +347,7 @@ def evaluate_cmd(
         free_fleet_note,
         parse_seeds,
     )
+    from scenarios.io.together import write_together
     from simulation.executors import make_executor
 
     check_int_range("--workers", workers, 1, MAX_WORKERS)  # 10**20 was taken
@@ -369,9 +384,11 @@ def evaluate_cmd(
     for i, value in enumerate(day_seeds):
         if value in day_seeds[:i]:
             raise fail(f"--seeds: {value!r} is given twice")
-    for path, option in ((out, "--out"), (table, "--table"), (days, "--days")):
+    outputs = {"--out": out, "--table": table, "--days": days}
+    for option, path in outputs.items():
         if path is not None:  # before the days are played, not after them
             check_output_file(path, option)
+    _refuse_one_file_twice(outputs)  # written together: one of them would be lost
     if hindsight_cache is not None:  # read and appended to: the folder of a new one must exist
         check_output_file(hindsight_cache, "--hindsight-cache")
     standard = scenario.strip() == "standard"
@@ -432,6 +449,12 @@ def evaluate_cmd(
         for note in model_twin_notes(scen, specs):  # a model of another twin, before the days
             print_warning(note)
     executor = make_executor("local" if workers > 1 else "serial", workers=workers)
+    texts: dict[Path, str] = {}  # the outputs, written together once all are made
+
+    def days_text(outcomes: Sequence[DayOutcome]) -> None:
+        if days is not None:
+            texts[days] = days_csv_text(outcomes)
+
     with (
         as_option("policies", "--policies"),
         _model_option(),
@@ -445,7 +468,7 @@ def evaluate_cmd(
             hindsight_params=hindsight_params,
             cache=hindsight_cache,
             progress=progress,
-            days_csv=days,
+            on_days=days_text,
         )
     md = table_markdown(summaries)
     typer.echo(md)
@@ -456,9 +479,11 @@ def evaluate_cmd(
         # policy name -> its numbers (mean_cost, on_time_rate, ...), plus what was run.
         payload: dict[str, object] = dict(report_json(summaries))
         payload["_meta"] = {"scenario": scenario, "seeds": day_seeds, "table": md}
-        write_text(json.dumps(payload, indent=2) + "\n", out)  # whole or not at all
-        console.print(f"wrote {out}", markup=False)
+        texts[out] = json.dumps(payload, indent=2) + "\n"
     if table is not None:
-        write_text(md, table, "--table")
-    if days is not None:
-        console.print(f"wrote {days}", markup=False)
+        texts[table] = md
+    # all or none: a failed or interrupted write left a new --days CSV beside an old --out
+    write_together({path: texts[path] for path in (out, table, days) if path is not None})
+    for path in (out, days):
+        if path is not None:
+            console.print(f"wrote {path}", markup=False)

@@ -112,6 +112,60 @@ def test_evaluate_writes_the_per_day_results_the_intervals_can_be_recomputed_fro
     one_line_error(refused, "--days")
 
 
+def test_evaluate_writes_its_outputs_all_or_none(
+    tiny_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--days``, ``--out`` and ``--table`` were each renamed into place on its own: a
+    failure renaming the JSON (a full disk) left the new per-day CSV beside the old JSON and
+    table. Now the error is one line and all three are as they were; then all three new."""
+    import os
+
+    paths = {"--out": tmp_path / "r.json", "--table": tmp_path / "r.md"}
+    paths["--days"] = tmp_path / "days.csv"
+    for path in paths.values():
+        path.write_text(f"old {path.name}\n", encoding="utf-8")
+    before = {p: p.read_text(encoding="utf-8") for p in paths.values()}
+    real_replace = os.replace
+    renames: list[str] = []
+
+    def second_fails(source: str | Path, target: str | Path) -> None:
+        renames.append(Path(target).name)
+        if len(renames) == 2:
+            raise OSError(28, "No space left on device", str(source))
+        real_replace(source, target)
+
+    args = ["evaluate", "--scenario", str(tiny_file), "--policies", "greedy,insertion"]
+    args += ["--seeds", "1", "--workers", "1", "--quiet"]
+    args += [word for option, path in paths.items() for word in (option, str(path))]
+    monkeypatch.setattr(os, "replace", second_fails)
+    failed = runner.invoke(app, args)
+    monkeypatch.undo()
+    one_line_error(failed, "No space left on device")
+    assert {p: p.read_text(encoding="utf-8") for p in paths.values()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in paths.values())
+    done = runner.invoke(app, args)
+    assert done.exit_code == 0, done.output
+    assert all(p.read_text(encoding="utf-8") != before[p] for p in paths.values())
+    assert "insertion" in paths["--table"].read_text(encoding="utf-8")
+
+
+def test_evaluate_refuses_one_file_for_two_outputs(
+    tiny_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--out r.json --table ./r.json``: the table replaced the JSON without a word; now
+    exit 2 naming both options, before any day is played."""
+    import rl_agents.evaluate
+
+    def no_days(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("days played")
+
+    monkeypatch.setattr(rl_agents.evaluate, "evaluate_policies", no_days)
+    monkeypatch.chdir(tmp_path)
+    args = ["evaluate", "--scenario", str(tiny_file), "--seeds", "1", "--quiet"]
+    result = runner.invoke(app, [*args, "--out", "r.json", "--table", "./r.json"])
+    one_line_error(result, "--table: the same file as --out")
+
+
 def test_train_writes_a_model(tiny_file: Path, tmp_path: Path) -> None:
     out = tmp_path / "m.zip"
     result = runner.invoke(
