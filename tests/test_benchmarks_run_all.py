@@ -312,3 +312,81 @@ def test_a_run_shows_its_steps_on_a_bar_and_ctrl_c_names_the_step_it_stopped_in(
     assert [line.split()[-2] for line in lines[:-1:2]] == ["0/3", "1/3", "2/3"]  # done/total
     assert lines[-1].startswith("interrupted in step 3 of 3, third")
     assert "steps finished: first, second" in lines[-1]
+
+
+#: tables whose text names no ``python benchmarks/...`` command: why (each older allocation
+#: table names its ``--only`` part in its text, test_every_variant_step_runs_...; they were
+#: made before allocation.py wrote its command line)
+NO_COMMAND = {
+    "allocation-certify": "proofs of a few seeds, hours each, their options in the text",
+    "allocation-city": "made before allocation.py wrote its command line",
+    "allocation-http-job-2026-12-06": "a dated record of HTTP jobs",
+    "allocation-online-crowded": "made before allocation.py wrote its command line",
+    "allocation-reference": "made before allocation.py wrote its command line",
+    "allocation-scaling": "made before allocation.py wrote its command line",
+    "rl-retrain-2026-12-06": "a dated record of a retraining",
+}
+
+#: tables kept as they were run whose command writes a table of another name (the file was
+#: renamed to keep it beside the step's): the name that command writes
+RENAMED = {
+    "allocation-time-limits-before": "allocation-time-limits",
+    "load-latency-2workers-runs": "load-latency",
+    "routing-cvrplib_x-10s-anchor": "routing-cvrplib_x-auto-10s",
+    "routing-cvrplib_x-10s-contended": "routing-cvrplib_x-auto-10s",
+    "routing-cvrplib_x-10s-run1": "routing-cvrplib_x-auto-10s",
+    "routing-cvrplib_x-greedy": "routing-cvrplib_x-greedy-10s",
+    "routing-homberger400-20s-run1": "routing-homberger400-auto-20s",
+    "routing-solomon-5s-ortools": "routing-solomon-ortools-5s",
+    "routing-solomon-5s-run1": "routing-solomon-auto-5s",
+}
+
+#: the table of a script that names none and is no step's (run_all.DEFAULT_TABLE has the rest)
+OTHER_DEFAULTS = {
+    "routing_small.py": "routing-small",
+    "routing_breaks_fuzz.py": "routing-breaks-fuzz",
+    "allocation_pyomo_jobs.py": "allocation-pyomo-jobs",
+}
+
+
+def _written_name(run_all: ModuleType, run: list[str]) -> str | list[str]:
+    """The table (allocation.py: the tables) the command ``run`` (from ``benchmarks/...``)
+    writes, by its options and its script's defaults."""
+    script, args = run[0].removeprefix("benchmarks/"), run[1:]
+
+    def option(name: str) -> str | None:
+        return args[args.index(name) + 1] if name in args else None
+
+    named = option("--out-prefix") or option("--name")
+    if named is not None:
+        return named
+    if script == "routing.py":  # routing.py's own default (run_all's steps give a prefix)
+        budget = float(option("--time-limit") or 10)
+        if option("--set") == "city":
+            return f"routing-city-{budget:g}s"
+        return f"routing-{option('--set')}-{option('--engine') or 'auto'}-{budget:g}s"
+    if script == "allocation.py":
+        parts = (option("--only") or "").split(",")
+        renamed = option("--time-limits-name")
+        names = [run_all.ALLOCATION_TABLES[p] for p in parts]
+        return [renamed if renamed and n == "allocation-time-limits" else n for n in names]
+    return str({**run_all.DEFAULT_TABLE, **OTHER_DEFAULTS}[script])
+
+
+def test_every_table_names_the_command_that_writes_it(run_all: ModuleType) -> None:
+    """A table's command, run again, writes a table of that name (its prefix given, or its
+    script's default); the tables without a command and the ones kept under another name
+    than their command's are the known few (a new table cannot join them unnoticed)."""
+    stored = sorted(p.stem for p in (REPO / "benchmarks" / "results").glob("*.md"))
+    without, elsewhere = set(), {}
+    for name in stored:
+        run = _table_command(name)
+        if run is None:
+            without.add(name)
+            continue
+        written = _written_name(run_all, run)
+        if name != written and name not in (written if isinstance(written, list) else []):
+            elsewhere[name] = written if isinstance(written, str) else ",".join(written)
+    assert without == set(NO_COMMAND)
+    assert elsewhere == RENAMED
+    assert set(RENAMED) <= set(run_all.ONE_OFF_TABLES)  # no step's table is renamed
