@@ -69,7 +69,12 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.allocation import RUN_LINES, progress, write_table  # noqa: E402
 from benchmarks.allocation_certify import seconds_arg  # noqa: E402
-from benchmarks.measures import count_arg, count_at_most, provenance  # noqa: E402
+from benchmarks.measures import (  # noqa: E402
+    count_arg,
+    count_at_most,
+    ctrl_c_writes_nothing,
+    provenance,
+)
 
 HEADER = [
     "code",
@@ -451,6 +456,7 @@ def _median(rows: list[list[Any]], label: str, column: int) -> str:
     return f"{statistics.median(values):.2f}"
 
 
+@ctrl_c_writes_nothing  # the services started are stopped as the runs unwind
 def main(argv: list[str] | None = None) -> int:
     """Measure every run and write the table."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)

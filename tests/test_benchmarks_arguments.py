@@ -493,6 +493,7 @@ def test_ctrl_c_writes_no_table(
         ("rl_speed", "decision_latencies", ["--latency-only"]),
         ("allocation_pyomo_limits", "measure", ["--sizes", "300"]),
         ("rl_evaluate", "run_days", ["--policies", "greedy", "--seeds", "1"]),
+        ("allocation_pyomo_jobs", "_measure_all", []),  # its services stopped as it unwinds
     ],
 )
 def test_ctrl_c_ends_a_script_with_exit_130_and_no_table(
