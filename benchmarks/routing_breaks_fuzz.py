@@ -37,6 +37,7 @@ from rich.console import Console  # noqa: E402
 from benchmarks.measures import (  # noqa: E402
     comma_list,
     count_arg,
+    ctrl_c_writes_nothing,
     dict_csv_text,
     progress_bar,
     provenance,
@@ -173,6 +174,22 @@ def plan_value(problem: RoutingProblem, plan: Plan) -> tuple[int, int]:
     return len(problem.orders) - served, cost
 
 
+#: the per-case CSV's columns (:meth:`Row.cells`)
+CSV_FIELDS = [
+    "case",
+    "engine",
+    "vehicles",
+    "orders",
+    "breaks",
+    "optimum_millicents",
+    "cost_millicents",
+    "left_out",
+    "ratio",
+    "valid",
+    "wall_s",
+]
+
+
 @dataclass
 class Row:
     """One case solved by one engine."""
@@ -190,7 +207,7 @@ class Row:
     wall_s: float
 
     def cells(self) -> dict[str, str]:
-        """The CSV row."""
+        """The CSV row (its columns: :data:`CSV_FIELDS`)."""
         return {
             "case": str(self.case),
             "engine": self.engine,
@@ -273,6 +290,7 @@ def _positive(text: str) -> float:
     return value
 
 
+@ctrl_c_writes_nothing  # a second Ctrl-C, as the cases done are summed up or written
 def main(argv: list[str] | None = None) -> int:
     """Run the cases and write the CSV and Markdown tables."""
     ap = argparse.ArgumentParser(
@@ -362,10 +380,12 @@ def main(argv: list[str] | None = None) -> int:
             f"{r.breaks} breaks): {r.ratio:.3f}x"
             for r in worst
         ]
-    files = {base.with_suffix(".md").name: "\n".join(lines) + "\n"}
-    if rows:
-        cells = dict_csv_text(list(rows[0].cells()), (r.cells() for r in rows))
-        files = {base.with_suffix(".csv").name: cells, **files}
+    # both files, the CSV only a header when no case had a plan serving every order (the
+    # markdown alone was written then, beside the last run's CSV)
+    files = {
+        base.with_suffix(".csv").name: dict_csv_text(CSV_FIELDS, (r.cells() for r in rows)),
+        base.with_suffix(".md").name: "\n".join(lines) + "\n",
+    }
     write_table_files(base.parent, files)
     console.print("\n".join(lines[8:]))
     console.print(f"wrote {base}.csv and .md")

@@ -88,3 +88,40 @@ def test_ctrl_c_keeps_the_cases_done(
     calls = 2  # the next call is the third: the first case is interrupted, nothing written
     assert script.main([*argv, "--out-prefix", "g"]) == 130
     assert not (tmp_path / "g.md").exists()
+
+
+def test_a_run_without_a_full_plan_replaces_both_files(
+    script: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No case with a plan serving every order: the markdown was written alone, beside the
+    last run's CSV (a mixed pair); now the CSV is replaced too, its header only."""
+    for name in ("f.csv", "f.md"):
+        (tmp_path / name).write_text("the last run's\n", encoding="utf-8")
+    monkeypatch.setattr(script, "run_case", lambda *_args, **_kwargs: None)
+    argv = ["--cases", "2", "--engines", "greedy", "--out-dir", str(tmp_path)]
+    assert script.main([*argv, "--out-prefix", "f"]) == 0
+    assert "2 seeded cases, 0 where" in (tmp_path / "f.md").read_text(encoding="utf-8")
+    rows = (tmp_path / "f.csv").read_text(encoding="utf-8").splitlines()
+    assert rows == [",".join(script.CSV_FIELDS)]
+
+
+def test_ctrl_c_while_the_table_is_written_is_one_line_and_exit_130(
+    script: ModuleType,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A Ctrl-C once the cases are done (a second one, as the table is written) was a
+    KeyboardInterrupt traceback."""
+
+    def interrupted(*_args: object, **_kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(script, "write_table_files", interrupted)
+    argv = ["--cases", "1", "--engines", "greedy", "--out-dir", str(tmp_path)]
+    try:
+        assert script.main(argv) == 130
+    except KeyboardInterrupt:
+        pytest.fail("Ctrl-C escaped main")
+    assert "interrupted: no table written" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
