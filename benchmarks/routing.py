@@ -76,7 +76,7 @@ from scenarios.generate import MAX_ORDERS, CityParams, generate_city  # noqa: E4
 from scenarios.io import load_scenario  # noqa: E402
 from scenarios.model import Scenario  # noqa: E402
 from scenarios.plan import AllocationLine  # noqa: E402
-from simulation.stats import fmt_num  # noqa: E402
+from simulation.stats import fmt_num, paired_diff  # noqa: E402
 from solvers.routing import (  # noqa: E402
     RoutingParams,
     SolveStats,
@@ -652,6 +652,7 @@ def write_outputs(rows: list[Row], base: Path, args: argparse.Namespace, ref_col
             + (f"{max(ovh):.3f} | " if ovh else "- | ")
             + (f"{max(greedy):.3f} |" if greedy else "- |")
         )
+    lines += paired_lines(rows, solvers)
     lines += [
         "",
         "## Per instance",
@@ -681,6 +682,79 @@ def write_outputs(rows: list[Row], base: Path, args: argparse.Namespace, ref_col
             + " |"
         )
     _write_pair(base, table.getvalue(), "\n".join(lines) + "\n")
+
+
+#: distances this close (relative) are the same plan length in the paired counts
+SAME_DISTANCE = 1e-9
+
+
+def paired_lines(rows: list[Row], solvers: list[str]) -> list[str]:
+    """The paired comparison of each other solver with the first (``ours``): markdown lines,
+    none for one solver.
+
+    On the instances both solved feasibly: the mean of the per-instance gap differences
+    (other minus first, in percentage points) with its 95% t-interval
+    (:func:`simulation.stats.paired_diff`), and how often the other's plan was longer, as
+    long, or shorter; the instances only one of them solved feasibly are counted apart.
+    """
+    if len(solvers) < 2:
+        return []
+    by = {(r.instance, r.solver): r for r in rows}
+    instances = list(dict.fromkeys(r.instance for r in rows))
+    first = solvers[0]
+    lines = [
+        "",
+        f"Paired against `{first}`, instance by instance (the same data): the mean gap "
+        "difference (the solver's minus ours, percentage points; + = its plans longer) with "
+        "its 95% t-interval over the instances both solved feasibly, and how many of its plans "
+        "were longer / as long / shorter; 'only ours' / 'only it': instances only one of the "
+        "two solved feasibly.",
+        "",
+        "| solver | instances | gap difference, points [95% CI] | longer / same / shorter "
+        "| only ours / only it |",
+        "|---|---|---|---|---|",
+    ]
+    for other in solvers[1:]:
+        pairs: list[tuple[Row, Row]] = []  # (ours, its) where both plans are feasible
+        only_ours = only_it = 0
+        for inst in instances:
+            mine, theirs = _solved(by.get((inst, first))), _solved(by.get((inst, other)))
+            if mine is not None and theirs is not None:
+                pairs.append((mine, theirs))
+            else:
+                only_ours += mine is not None
+                only_it += theirs is not None
+        nan = float("nan")  # no reference distance: no gap, the pair left out of the interval
+        diff = paired_diff(
+            [nan if t.gap_pct is None else t.gap_pct for _, t in pairs],
+            [nan if m.gap_pct is None else m.gap_pct for m, _ in pairs],
+        )
+        if diff.n == 0:
+            shown = "-"
+        elif diff.n == 1 or diff.degenerate:
+            shown = f"{fmt_num(diff.mean, '+.3f')} ({'every instance' if diff.n > 1 else '1'})"
+        else:
+            low, high = fmt_num(diff.low, "+.3f"), fmt_num(diff.high, "+.3f")
+            shown = f"{fmt_num(diff.mean, '+.3f')} [{low}, {high}]"
+        signs = [_longer(m, t) for m, t in pairs]
+        lines.append(
+            f"| {other} | {len(pairs)} | {shown} | {signs.count(1)} / {signs.count(0)} / "
+            f"{signs.count(-1)} | {only_ours} / {only_it} |"
+        )
+    return lines
+
+
+def _solved(row: Row | None) -> Row | None:
+    """``row`` if it is a feasible plan with a distance, else None."""
+    return row if row is not None and row.feasible and row.distance is not None else None
+
+
+def _longer(mine: Row, theirs: Row) -> int:
+    """1 if ``theirs`` is the longer plan, -1 if the shorter, 0 if as long (both solved)."""
+    a, b = mine.distance or 0.0, theirs.distance or 0.0
+    if abs(b - a) <= SAME_DISTANCE * max(abs(a), 1.0):
+        return 0
+    return 1 if b > a else -1
 
 
 def _write_pair(base: Path, csv_text: str, markdown: str) -> None:
