@@ -64,6 +64,7 @@ from benchmarks.measures import (  # noqa: E402
     provenance,
     seconds_arg,
     stolen_share,
+    table_name_arg,
     write_table_files,
 )
 from scenarios.generate import generate_city  # noqa: E402
@@ -1255,6 +1256,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument(
         "--time-limits-name",
+        type=table_name_arg,
         default="allocation-time-limits",
         help="table name of --only time-limits (e.g. to keep a 'before' table)",
     )

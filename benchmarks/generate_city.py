@@ -33,6 +33,7 @@ from benchmarks.measures import (  # noqa: E402
     output_options,
     provenance,
     seed_arg,
+    table_name_arg,
     write_table_files,
 )
 from scenarios.generate import generate_city  # noqa: E402
@@ -126,7 +127,10 @@ def main() -> int:
     )
     parser.add_argument("--seed", type=seed_arg, default=1, help="seed of the generated cities")
     parser.add_argument(
-        "--out-prefix", default=DEFAULT_PREFIX, help="file name of the table, without .md/.csv"
+        "--out-prefix",
+        type=table_name_arg,
+        default=DEFAULT_PREFIX,
+        help="file name of the table, without .md/.csv",
     )
     parser.add_argument(
         "--out-dir", type=Path, default=RESULTS, help="where the table goes (benchmarks/results)"

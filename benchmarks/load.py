@@ -63,6 +63,7 @@ from benchmarks.measures import (  # noqa: E402
     provenance,
     seconds_arg,
     seed_arg,
+    table_name_arg,
     write_table_files,
 )
 
@@ -635,7 +636,10 @@ def main(argv: list[str] | None = None) -> int:
         help="start the server with --cpu-affinity (each API process on a CPU of its own)",
     )
     parser.add_argument(
-        "--out-prefix", default="load-latency", help="file name of the table, without .md/.csv"
+        "--out-prefix",
+        type=table_name_arg,
+        default="load-latency",
+        help="file name of the table, without .md/.csv",
     )
     parser.add_argument(
         "--out-dir", type=Path, default=RESULTS, help="where the table goes (benchmarks/results)"

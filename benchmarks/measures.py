@@ -304,6 +304,19 @@ def seed_arg(text: str) -> int:
     return value
 
 
+def table_name_arg(text: str) -> str:
+    """``--out-prefix`` / ``--name``: a table's file name without ``.md``/``.csv`` (argparse
+    type: else a usage error, exit 2; a path such as ``sub/t`` was refused only once the run
+    was done, with a traceback)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("give a file name (without .md/.csv)")
+    if "/" in text or os.sep in text or "\0" in text or text in (".", ".."):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: a file name, not a path (--out-dir gives the folder)"
+        )
+    return text
+
+
 def seconds_arg(text: str) -> float:
     """A positive, finite number of seconds (argparse type: else a usage error, exit 2)."""
     try:

@@ -67,6 +67,7 @@ from benchmarks.measures import (  # noqa: E402
     ctrl_c_writes_nothing,
     progress_bar,
     provenance,
+    table_name_arg,
     write_table_files,
 )
 from dispatchlab.cli._common import MAX_WORKERS  # noqa: E402
@@ -725,6 +726,7 @@ def main() -> None:
     )
     ap.add_argument(
         "--name",
+        type=table_name_arg,
         default=None,
         help="result files to write (default rl-evaluation; with --from-results, that name)",
     )

@@ -47,6 +47,7 @@ from benchmarks.measures import (  # noqa: E402
     count_arg,
     ctrl_c_writes_nothing,
     progress_bar,
+    table_name_arg,
 )
 from rl_agents.env import DynamicDispatchEnv  # noqa: E402
 from rl_agents.scenario import standard_scenario  # noqa: E402
@@ -152,7 +153,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         default=REPO / "benchmarks" / "results",
         help="folder of the table (default benchmarks/results)",
     )
-    ap.add_argument("--name", default="rl-speed", help="file name of the table, without .md/.csv")
+    ap.add_argument(
+        "--name",
+        type=table_name_arg,
+        default="rl-speed",
+        help="file name of the table, without .md/.csv",
+    )
     ap.add_argument(
         "--latency-only", action="store_true", help="only the decision latencies (a short run)"
     )

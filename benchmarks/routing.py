@@ -70,6 +70,7 @@ from benchmarks.measures import (  # noqa: E402
     provenance,
     seconds_arg,
     seed_arg,
+    table_name_arg,
     write_table_files,
 )
 from scenarios.generate import MAX_ORDERS, CityParams, generate_city  # noqa: E402
@@ -452,6 +453,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument(
         "--out-prefix",
+        type=lambda text: table_name_arg(text) if text else text,  # "": the set's name
         default="",
         help="file name of the table, without .md/.csv (default from the set)",
     )

@@ -42,6 +42,7 @@ from benchmarks.measures import (  # noqa: E402
     progress_bar,
     provenance,
     seed_arg,
+    table_name_arg,
     write_table_files,
 )
 from scenarios import (  # noqa: E402
@@ -318,6 +319,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument(
         "--out-prefix",
+        type=table_name_arg,
         default="routing-breaks-fuzz",
         help="file name of the table, without .md/.csv",
     )

@@ -47,6 +47,7 @@ from benchmarks.measures import (  # noqa: E402
     progress_bar,
     provenance,
     seed_arg,
+    table_name_arg,
     write_table_files,
 )
 from scenarios.generate import CityParams, generate_city  # noqa: E402
@@ -223,7 +224,10 @@ def main(argv: list[str] | None = None) -> int:
         help="where the table goes (default benchmarks/results)",
     )
     ap.add_argument(
-        "--out-prefix", default="routing-budget", help="file name of the table, without .md/.csv"
+        "--out-prefix",
+        type=table_name_arg,
+        default="routing-budget",
+        help="file name of the table, without .md/.csv",
     )
     args = ap.parse_args(argv)
     made = provenance()  # when, which code, which machine: as the run starts

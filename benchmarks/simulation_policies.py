@@ -58,6 +58,7 @@ from benchmarks.measures import (  # noqa: E402
     progress_bar,
     provenance,
     seeds_arg,
+    table_name_arg,
     write_table_files,
 )
 from scenarios.errors import InputError  # noqa: E402
@@ -409,7 +410,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="where the table goes (default benchmarks/results)",
     )
     ap.add_argument(
-        "--out-prefix", default=DEFAULT_PREFIX, help="file name of the table, without .md/.csv"
+        "--out-prefix",
+        type=table_name_arg,
+        default=DEFAULT_PREFIX,
+        help="file name of the table, without .md/.csv",
     )
     args = ap.parse_args(argv)
     given = list(sys.argv[1:] if argv is None else argv)

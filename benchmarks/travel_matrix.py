@@ -45,6 +45,7 @@ from benchmarks.measures import (  # noqa: E402
     dict_csv_text,
     output_options,
     provenance,
+    table_name_arg,
     write_table_files,
 )
 from scenarios.geo import Location  # noqa: E402
@@ -195,7 +196,10 @@ def main() -> None:
         help="matrix sizes (locations) to time",
     )
     parser.add_argument(
-        "--out-prefix", default=DEFAULT_PREFIX, help="file name of the table, without .md/.csv"
+        "--out-prefix",
+        type=table_name_arg,
+        default=DEFAULT_PREFIX,
+        help="file name of the table, without .md/.csv",
     )
     parser.add_argument(
         "--out-dir", type=Path, default=RESULTS, help="where the table goes (benchmarks/results)"

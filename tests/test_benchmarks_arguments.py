@@ -112,6 +112,18 @@ BAD = [
     ("routing_budget", ["--orders", "600,,1500"], "--orders"),
     ("routing_breaks_fuzz", ["--engines", "pyvrp,,ortools"], "--engines"),
     ("rl_evaluate", ["--hindsight-warm-start", "slots,,greedy"], "--hindsight-warm-start"),
+    # a table name that is a path (or none): a ValueError traceback once the run was done
+    ("generate_city", ["--out-prefix", "sub/t"], "--out-prefix"),
+    ("travel_matrix", ["--out-prefix", ""], "--out-prefix"),
+    ("load", ["--out-prefix", ".."], "--out-prefix"),
+    ("routing", ["--set", "solomon", "--out-prefix", "../t"], "--out-prefix"),
+    ("routing_small", ["--out-prefix", "a/b"], "--out-prefix"),
+    ("routing_budget", ["--out-prefix", "a/b"], "--out-prefix"),
+    ("routing_breaks_fuzz", ["--out-prefix", "a/b"], "--out-prefix"),
+    ("simulation_policies", ["--out-prefix", "a/b"], "--out-prefix"),
+    ("rl_speed", ["--name", "a/b"], "--name"),
+    ("rl_evaluate", ["--name", " "], "--name"),
+    ("allocation", ["--time-limits-name", "a/b"], "--time-limits-name"),
     # a negative seed: the generator's InputError or pydantic's ValidationError, a traceback
     ("generate_city", ["--seed", "-1"], "--seed"),
     ("routing", ["--set", "solomon", "--seed", "-1"], "--seed"),
