@@ -36,6 +36,9 @@ lock while it runs (here the last commit against the working tree)::
     flock -x /tmp/dispatchlab-cpu.lock .venv/bin/python benchmarks/allocation_pyomo_jobs.py \\
         --code before=HEAD --code after=.
 
+Ctrl-C (or SIGTERM) stops the running service and its job processes and writes no table
+(exit status 130).
+
 A city of 20 orders, because HiGHS solves its pyomo model in ~0.3 s: 60 literature or city
 orders ran to a 5 s limit, so the job took the limit whatever the worker's start took from
 it (it only left HiGHS less time).
@@ -482,9 +485,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = ap.parse_args(argv)
     RUN_LINES[:] = [provenance()]  # when, which code, which machine: as the run starts
-    with tempfile.TemporaryDirectory(prefix="pyomo-jobs-code-") as folder:
-        codes = [checked_out(c, Path(folder)) for c in args.code or [Code("this", REPO)]]
-        return _measure_all(codes, args)
+    # a kill (SIGTERM) as Ctrl-C: the started service and its job processes are stopped too
+    before = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        with tempfile.TemporaryDirectory(prefix="pyomo-jobs-code-") as folder:
+            codes = [checked_out(c, Path(folder)) for c in args.code or [Code("this", REPO)]]
+            return _measure_all(codes, args)
+    finally:
+        signal.signal(signal.SIGTERM, before)
 
 
 def _measure_all(codes: list[Code], args: argparse.Namespace) -> int:

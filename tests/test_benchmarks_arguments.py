@@ -431,6 +431,28 @@ class _FakeServer:
         type(self).stopped += 1
 
 
+def test_allocation_pyomo_jobs_takes_a_kill_as_ctrl_c(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A kill (SIGTERM) ended the run at once, the service it had started and its job
+    processes left running (their stop is in the runs' ``finally``); now SIGTERM is taken as
+    Ctrl-C while the runs go (exit 130, no table) and the handler is put back after."""
+    with benchmark_script("allocation_pyomo_jobs.py", "args_pyomo_jobs_term") as jobs:
+        seen: list[object] = []
+
+        def interrupted(*args: object, **kwargs: object) -> object:
+            seen.append(signal.getsignal(signal.SIGTERM))
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(jobs, "_measure_all", interrupted)
+        before = signal.getsignal(signal.SIGTERM)
+        assert jobs.main(["--out-dir", str(tmp_path)]) == 130
+    assert seen == [signal.default_int_handler]
+    assert signal.getsignal(signal.SIGTERM) == before
+    assert "interrupted: no table written" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+
+
 def test_load_ctrl_c_stops_the_server_and_writes_no_table(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
