@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -595,7 +596,13 @@ def test_an_answer_past_its_time_limit_says_so_in_the_diagnosis(
     monkeypatch.setattr(solve_module, "build_problem", slow_matrix)
     result = routes.run(_body(time_limit_s=0.2, engine="greedy"))
     [line] = [d for d in result["diagnosis"] if "after the time limit" in d]
-    assert line.startswith("answered ") and "of 0.2 s (build 0.5" in line
+    # the build as measured: a loaded machine adds to its 0.5 s (the solver's own test saw
+    # "build 0.60 s" once the diagnosis after it was descheduled for 0.1 s)
+    build = re.search(
+        r"^answered \d+\.\d\d s after the time limit of 0\.2 s \(build (\d+\.\d\d) s", line
+    )
+    assert build is not None, line
+    assert float(build[1]) >= 0.5, line
     assert result["solver"]["runtime_s"] > 0.2
 
 
