@@ -70,6 +70,11 @@ def _sim_params(idle_couriers_go_home: bool, take_vehicle_breaks: bool) -> SimPa
     )
 
 
+def _counted(n: int, one: str, many: str | None = None) -> str:
+    """``n`` and the noun, singular for one (``1 run``, not ``1 runs``)."""
+    return f"{n:,} {one if n == 1 else (many or one + 's')}"
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the main app."""
     app.command("simulate")(simulate_cmd)
@@ -364,7 +369,10 @@ def whatif_cmd(
     ex = make_executor(executor, workers=workers, address=address)
     total = len(loaded.names) * len(specs) * replications
     t0 = time.perf_counter()
-    label = f"what-if: {len(loaded.names)} variants x {len(specs)} policies x {replications} seeds"
+    label = (
+        f"what-if: {_counted(len(loaded.names), 'variant')} x "
+        f"{_counted(len(specs), 'policy', 'policies')} x {_counted(replications, 'seed')}"
+    )
     with progress_bar(label, quiet, total) as progress:
         result = run_sweep(
             loaded,
@@ -386,7 +394,7 @@ def whatif_cmd(
         soft_wrap=True,  # a markdown table: never wrapped at the console width
     )
     console.print(
-        f"{total} runs in {wall:.1f} s on executor {executor}; "
+        f"{_counted(total, 'run')} in {wall:.1f} s on executor {executor}; "
         f"{result.events_per_s:,.0f} simulated events/s per worker",
         markup=False,
     )

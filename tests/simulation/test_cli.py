@@ -403,6 +403,18 @@ def test_whatif_writes_tables_plots_and_html(tmp_path: Path, city_file: Path) ->
 
 
 @pytest.mark.usefixtures("no_plots")
+def test_whatif_counts_one_run_in_the_singular(tmp_path: Path, city_file: Path) -> None:
+    """The base alone over one replication printed ``1 runs in 0.3 s``."""
+    variants = tmp_path / "variants.yaml"
+    variants.write_text(f"base: {city_file.name}\n", encoding="utf-8")
+    args = ["whatif", str(variants), "--replications", "1", "--executor", "serial"]
+    result = runner.invoke(app, [*args, "--out", str(tmp_path / "r")])
+    assert result.exit_code == 0, result.output
+    summary = [line for line in result.stdout.splitlines() if " on executor serial;" in line]
+    assert len(summary) == 1 and summary[0].startswith("1 run in "), result.stdout
+
+
+@pytest.mark.usefixtures("no_plots")
 def test_whatif_hires_couriers_and_names_a_bad_fleet_add(tmp_path: Path, city_file: Path) -> None:
     """``{kind: fleet, add: N}``: N more couriers (a fleet modifier could only remove them)."""
     hire = _variants(
