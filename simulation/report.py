@@ -250,9 +250,17 @@ CONSTANT_PLOTTED = (
 )
 
 
+#: A plot's title when none of its values is defined (the on-time rate of variants with no
+#: order due, or its differences): nothing drawn, so no interval, but not for want of days
+UNDEFINED_PLOTTED = "n/a: undefined in every replication"
+
+
 def _no_ci(single: bool, flat: bool) -> str:
-    """Why a plot shows no interval: one replication (``no CI: n=1``), ``constant``, or both."""
-    why = [NO_INTERVAL[1:-1]] if single or not flat else []
+    """Why a plot shows no interval: one replication (``no CI: n=1``), ``constant``, or both;
+    neither: no value is defined (:data:`UNDEFINED_PLOTTED`)."""
+    if not single and not flat:  # it said "no CI: n=1" of a study of many replications
+        return UNDEFINED_PLOTTED
+    why = [NO_INTERVAL[1:-1]] if single else []
     return "; ".join([*why, "constant"] if flat else why)
 
 

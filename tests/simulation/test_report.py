@@ -135,6 +135,18 @@ def test_an_undefined_on_time_rate_is_n_a_and_never_significant() -> None:
     )
 
 
+def test_plots_of_undefined_values_say_so_not_that_there_was_one_replication() -> None:
+    """A variant with no order due (demand x 0) has no on-time rate and no difference of it:
+    over 3 replications its differences plot was titled ``(no CI: n=1; colours: Holm)``."""
+    nan = float("nan")
+    sweep = _sweep({"base": [0.9, 0.8, 0.85], "empty": [nan, nan, nan]}, metric="on_time_rate")
+    figs = figures(sweep)
+    _cost, on_time = figs["differences.png"].axes
+    assert on_time.get_title().endswith("(n/a: undefined in every replication; colours: Holm)")
+    assert "n=1" not in on_time.get_title()
+    assert all("n=1" not in ax.get_title() for ax in figs["kpis.png"].axes)
+
+
 def test_the_csv_has_the_rows_of_the_api_with_the_pairs_behind_each_difference(
     tmp_path: Path,
 ) -> None:
