@@ -266,8 +266,41 @@ def _no_ci(single: bool, flat: bool) -> str:
 
 #: share of a KPI plot's height added above its bars for their rotated "constant" labels
 FLAT_HEADROOM = 0.3
+#: most intervals between the ticks of a differences plot's axis (its labels side by side:
+#: matplotlib's own count ran ``-1,250,000`` into ``-1,000,000``)
+DIFF_TICKS = 4
 #: height (inches) kept under the differences plot for its two-row legend
 LEGEND_IN = 0.55
+
+
+def _plain_ticks(axis: Any, *, most: int | None = None) -> None:
+    """Tick labels of ``axis`` in plain numbers with thousands separators (``1,500,000``),
+    to the decimals the ticks need: matplotlib's default wrote large costs as ``1.5`` with
+    a ``1e6`` in the corner, far from the ``cost (cents)`` label. ``most``: at most that many
+    intervals between ticks (a horizontal axis: its long labels side by side)."""
+    from matplotlib.ticker import Formatter, MaxNLocator
+
+    class _Plain(Formatter):
+        places = 0
+
+        def set_locs(self, locs: list[float]) -> None:
+            super().set_locs(locs)
+            # the fewest decimals (up to MAX_PLACES) that write every tick as it is
+            self.places = next(
+                (
+                    k
+                    for k in range(MAX_PLACES + 1)
+                    if all(abs(round(x, k) - x) <= 1e-9 * max(1.0, abs(x)) for x in locs)
+                ),
+                MAX_PLACES,
+            )
+
+        def __call__(self, x: float, pos: int | None = None) -> str:
+            return fmt_num(x, f",.{self.places}f")
+
+    axis.set_major_formatter(_Plain())
+    if most is not None:
+        axis.set_major_locator(MaxNLocator(nbins=most, steps=[1, 2, 2.5, 5, 10]))
 
 
 def plots(result: SweepResult) -> dict[str, bytes]:
@@ -342,6 +375,7 @@ def figures(result: SweepResult) -> dict[str, Any]:
         ax.set_title(f"{LABELS.get(metric, metric)}: {what}")
         ax.set_xlabel(f"variant ({result.base} = baseline)")
         ax.set_ylabel(UNITS.get(metric, LABELS.get(metric, metric)))
+        _plain_ticks(ax.yaxis)
         ax.grid(axis="y", alpha=0.3)
     axes[0][0].legend(title="policy", fontsize=8)
     if any_constant:
@@ -398,6 +432,7 @@ def figures(result: SweepResult) -> dict[str, Any]:
             ci = "95% CI" if any_diff_ci else _no_ci(any_single, any_flat)
             ax.set_title(f"Δ {LABELS.get(metric, metric)} vs {result.base}\n({ci}; colours: Holm)")
             ax.set_xlabel(f"Δ {UNITS.get(metric, metric)}")
+            _plain_ticks(ax.xaxis, most=DIFF_TICKS)
             ax.grid(axis="x", alpha=0.3)
         handles = [
             Line2D([], [], marker="o", ls="", color=c, label=lab)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import sys
 from collections.abc import Iterator
 from html.parser import HTMLParser
@@ -697,6 +698,35 @@ def test_the_differences_plot_keeps_titles_inside_and_the_legend_clear_of_the_ax
     import matplotlib.pyplot as plt
 
     plt.close(fig)
+
+
+def _tick_labels(axis: Any) -> list[Any]:
+    """The drawn tick labels of an axis (those with text, inside its view)."""
+    return [t for t in axis.get_ticklabels() if t.get_text() and t.get_visible()]
+
+
+def test_large_kpis_are_plotted_in_plain_numbers_whose_ticks_do_not_collide() -> None:
+    """Costs of millions of cents were drawn as ``1.5`` under a ``1e6`` in the axis corner
+    (the unit scale far from its ``cost (cents)`` label); in plain numbers matplotlib's own
+    tick count then ran the differences' labels into each other."""
+    sweep = _sweep({"base": [60_000.0, 61_000.0, 59_000.0], "x5": [1.5e6, 1.52e6, 1.49e6]})
+    figs = figures(sweep)
+    for name, axis_of in (("kpis.png", "yaxis"), ("differences.png", "xaxis")):
+        fig = figs[name]
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        cost = fig.axes[0]
+        axis = getattr(cost, axis_of)
+        assert axis.get_offset_text().get_text() == "", name
+        labels = _tick_labels(axis)
+        texts = [t.get_text() for t in labels]
+        assert "1,500,000" in texts or "1,000,000" in texts, (name, texts)
+        assert all("e" not in t for t in texts), (name, texts)
+        for ax in fig.axes:  # the labels of one axis side by side, never on each other
+            drawn = _tick_labels(ax.xaxis if name == "differences.png" else ax.yaxis)
+            boxes = [t.get_window_extent(renderer) for t in drawn]
+            for a, b in itertools.pairwise(boxes):
+                assert not a.overlaps(b), (name, ax.get_title(), [t.get_text() for t in drawn])
 
 
 def test_constant_labels_stay_inside_their_kpi_plot() -> None:
