@@ -303,6 +303,35 @@ def _plain_ticks(axis: Any, *, most: int | None = None) -> None:
         axis.set_major_locator(MaxNLocator(nbins=most, steps=[1, 2, 2.5, 5, 10]))
 
 
+#: Inches a character of a tick label takes at matplotlib's default 10 points (a little more
+#: than DejaVu Sans' mean advance, so estimates err on the roomy side)
+CHAR_IN = 0.085
+#: Least distance (inches) between two variants on the KPI plot's axis: their names, slanted
+#: at 30 degrees, are then a text line's height apart whatever their length
+LABEL_PITCH_IN = 0.34
+#: Least width (inches) of one bar of the KPI plot
+BAR_IN = 0.12
+#: Widest (inches) the KPI plot's four panels may be side by side; wider, they are stacked
+ROW_IN = 18.0
+#: Least width (inches) of each axis of the differences plot, beside its labels
+DIFF_AXIS_IN = 3.6
+#: Height (inches) kept under a figure for its "constant" note
+NOTE_IN = 0.3
+
+
+def _kpis_layout(variants: Sequence[str], policies: int) -> tuple[int, float, float]:
+    """Rows of the KPI plot's four panels (1 or 4), and each panel's width and height in
+    inches: room for every variant's bars and its slanted name under them. At a fixed 4.2
+    x 4 inches a panel, 20 variants ran their names into each other and into the next
+    panel."""
+    per_variant = max(LABEL_PITCH_IN, BAR_IN * max(1, policies))
+    width = max(4.2, 1.2 + per_variant * len(variants))
+    longest = max((len(v) for v in variants), default=0)
+    height = 3.2 + 0.5 * CHAR_IN * longest  # a 30-degree name's height: half its length
+    rows = 1 if 4 * width <= ROW_IN else 4
+    return rows, width, max(4.0, height)
+
+
 def plots(result: SweepResult) -> dict[str, bytes]:
     """PNG images: KPI bars with CIs per variant and policy, and Δ-vs-base forest plots."""
     import matplotlib.pyplot as plt
@@ -325,11 +354,18 @@ def figures(result: SweepResult) -> dict[str, Any]:
     out: dict[str, Any] = {}
     rows = {(r["variant"], r["policy"], r["kpi"]): r for r in result.rows(TABLE_METRICS)}
     shown = ["cost_cents", "on_time_rate", "lateness_p95_s", "orders_unserved"]
-    fig, axes = plt.subplots(1, len(shown), figsize=(4.2 * len(shown), 4.0), squeeze=False)
     n_pol = len(result.policies)
+    n_rows, panel_w, panel_h = _kpis_layout(result.variants, n_pol)
+    fig, grid = plt.subplots(
+        n_rows,
+        len(shown) // n_rows,
+        figsize=(panel_w * len(shown) / n_rows, panel_h * n_rows),
+        squeeze=False,
+    )
+    panels = list(grid.flat)  # in KPI order, a row or a column of them
     width = 0.8 / max(1, n_pol)
     any_constant = False
-    for ax, metric in zip(axes[0], shown, strict=True):
+    for ax, metric in zip(panels, shown, strict=True):
         any_ci = any_flat = any_single = False
         for j, policy in enumerate(result.policies):
             xs: list[float] = []
@@ -377,18 +413,28 @@ def figures(result: SweepResult) -> dict[str, Any]:
         ax.set_ylabel(UNITS.get(metric, LABELS.get(metric, metric)))
         _plain_ticks(ax.yaxis)
         ax.grid(axis="y", alpha=0.3)
-    axes[0][0].legend(title="policy", fontsize=8)
+    panels[0].legend(title="policy", fontsize=8)
     if any_constant:
         fig.text(0.5, 0.01, CONSTANT_PLOTTED, ha="center", va="bottom", fontsize=8)
-        fig.tight_layout(rect=(0.0, 0.06, 1.0, 1.0))
+        fig.tight_layout(rect=(0.0, NOTE_IN / fig.get_figheight(), 1.0, 1.0))
     else:
         fig.tight_layout()
     out["kpis.png"] = fig
 
     others = [v for v in result.variants if v != result.base]
     if others:
+        # each panel: its labels ("variant / policy (n/a)") and an axis of DIFF_AXIS_IN
+        # (at a fixed 11 inches, long variant names squeezed the axes to slivers and pushed
+        # the right-hand axis label off the figure)
+        longest = max(len(f"{v} / {p} (n/a)") for v in others for p in result.policies)
         fig, axes = plt.subplots(
-            1, 2, figsize=(11, 0.6 + 0.45 * len(others) * n_pol + 1.6), squeeze=False
+            1,
+            2,
+            figsize=(
+                max(11.0, 2 * (CHAR_IN * longest + DIFF_AXIS_IN) + 0.6),
+                0.6 + 0.45 * len(others) * n_pol + 1.6,
+            ),
+            squeeze=False,
         )
         any_constant = False
         for ax, metric in zip(axes[0], ("cost_cents", "on_time_rate"), strict=True):

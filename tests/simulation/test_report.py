@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import itertools
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -727,6 +727,69 @@ def test_large_kpis_are_plotted_in_plain_numbers_whose_ticks_do_not_collide() ->
             boxes = [t.get_window_extent(renderer) for t in drawn]
             for a, b in itertools.pairwise(boxes):
                 assert not a.overlaps(b), (name, ax.get_title(), [t.get_text() for t in drawn])
+
+
+def _many_variants(variants: int, policies: Sequence[str]) -> SweepResult:
+    """A sweep of ``variants`` variants besides the base, every third with a long name, each
+    under ``policies``, with KPIs that vary over its 3 replications."""
+    names = ["base"] + [
+        f"slowdown-{i}-evening-rush-hour-at-st-01" if i % 3 == 0 else f"v{i}"
+        for i in range(1, variants + 1)
+    ]
+    outcomes = [
+        ReplicationOutcome(
+            case=name,
+            policy=policy,
+            replication=k,
+            seed=k,
+            metrics={m: (1 + i + j + k) / (100 if m == "on_time_rate" else 1) for m in METRICS},
+            base_on_time=np.zeros(0, dtype=bool),
+            num_events=0,
+            wall_s=0.0,
+        )
+        for i, name in enumerate(names)
+        for j, policy in enumerate(policies)
+        for k in range(3)
+    ]
+    return SweepResult(
+        base="base",
+        variants=names,
+        policies=list(policies),
+        seeds=[0, 1, 2],
+        seed=0,
+        outcomes=outcomes,
+    )
+
+
+@pytest.mark.parametrize(("variants", "policies"), [(2, 1), (20, 3), (50, 2)])
+def test_many_variants_keep_their_names_apart_and_every_label_inside_the_plots(
+    variants: int, policies: int
+) -> None:
+    """20 variants x 3 policies at a fixed 4.2 x 4 inches a KPI panel ran the variants' names
+    into each other and into the next panel, and long names in the differences plot pushed
+    its right-hand axis label off the figure and squeezed its axes to slivers."""
+    sweep = _many_variants(variants, ["insertion", "nearest", "insertion:2"][:policies])
+    figs = figures(sweep)
+    for name, fig in figs.items():
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        page = fig.bbox
+        boxes = [ax.get_tightbbox(renderer) for ax in fig.axes]
+        for ax, box in zip(fig.axes, boxes, strict=True):
+            inside = page.x0 - 1 <= box.x0 and box.x1 <= page.x1 + 1
+            assert inside and page.y0 - 1 <= box.y0 and box.y1 <= page.y1 + 1, (name, box)
+            assert ax.get_window_extent(renderer).width >= 2.5 * fig.dpi, (name, ax.get_title())
+            # each variant's name readable: slanted names a line apart, across their slant
+            # (their upright boxes overlap however far apart they are)
+            labels = _tick_labels(ax.xaxis)
+            if name == "kpis.png" and len(labels) > 1:
+                xs = [ax.transData.transform((x, 0.0))[0] for x in ax.get_xticks()]
+                pitch = min(b - a for a, b in itertools.pairwise(xs))
+                slant = np.sin(np.radians(labels[0].get_rotation()))
+                line = renderer.points_to_pixels(labels[0].get_fontsize())
+                assert pitch * slant >= line, (ax.get_title(), pitch, slant, line)
+        for a, b in itertools.combinations(boxes, 2):  # panels apart, labels and all
+            assert not a.overlaps(b), name
 
 
 def test_constant_labels_stay_inside_their_kpi_plot() -> None:
