@@ -502,6 +502,29 @@ def apply_variant(
     return result
 
 
+def _described(value: Any) -> str:
+    """A modifier field's value as a planner reads it: windows ``[start, end] s``, lists and
+    mappings comma-separated."""
+    if isinstance(value, dict):
+        if set(value) == {"start_s", "end_s"}:
+            return f"[{value['start_s']}, {value['end_s']}] s"
+        return "{" + ", ".join(f"{k}: {_described(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_described(v) for v in value) + "]"
+    return str(value)
+
+
+def describe_variant(variant: Variant) -> str:
+    """What a variant changes in the base, one modifier after the other (``travel_slowdown
+    factor 1.3; fleet remove 2``); ``no modifiers`` for none."""
+    parts = []
+    for mod in variant.modifiers:
+        fields = mod.model_dump(mode="json", exclude_defaults=True, exclude={"kind"})
+        shown = ", ".join(f"{k} {_described(v)}" for k, v in fields.items())
+        parts.append(f"{mod.kind} {shown}" if shown else mod.kind)
+    return "; ".join(parts) if parts else "no modifiers (the base again)"
+
+
 def variant_notes(variant: Scenario, base: Scenario) -> list[str]:
     """The lines of the variant's ``source.notes`` its modifiers wrote (each starting with the
     modifier's path ``variants.{i}.modifiers.{k}: ``, e.g. the copies a ``demand`` modifier

@@ -167,6 +167,10 @@ def markdown_table(result: SweepResult, metrics: Sequence[str] = TABLE_METRICS) 
         f"{CONSTANT_EXPLAINED}",
         "",
     ]
+    if result.changes:  # what each variant is: a name alone did not say
+        lines += ["Variants (what each changes in the base):", ""]
+        lines += [f"- `{_md(v)}`: {_md(text)}" for v, text in result.changes.items()]
+        lines.append("")
     if result.notes:  # what the modifiers did not do as written (copies not made, ...)
         lines += ["Variant notes:", ""]
         for variant, notes in result.notes.items():
@@ -521,6 +525,17 @@ def _family_sizes(rows: dict[tuple[str, str, str], dict[str, Any]]) -> str:
     return ", ".join(f"{LABELS.get(k, k)} {n}" for k, n in sizes.items())
 
 
+def _html_changes(result: SweepResult) -> str:
+    """What each variant changes in the base, as an HTML list (none stored: nothing)."""
+    if not result.changes:
+        return ""
+    items = "".join(
+        f"<li><b>{html.escape(variant)}</b>: {html.escape(text)}</li>"
+        for variant, text in result.changes.items()
+    )
+    return f"<p>Variants (what each changes in the base):</p><ul>{items}</ul>\n"
+
+
 def _html_notes(result: SweepResult) -> str:
     """The variants' notes (copies a demand modifier did not make, ...) as an HTML list."""
     if not result.notes:
@@ -581,7 +596,7 @@ better, red: significantly worse, blue: a significant change of a KPI that is ne
 nor worse (utilisation), grey: not significant. {html.escape(MARKS_NOTE)}
 {html.escape(CONSTANT_EXPLAINED)}
 Comparisons per KPI: {html.escape(_family_sizes(rows))}.</p>
-{_html_notes(result)}{imgs}
+{_html_changes(result)}{_html_notes(result)}{imgs}
 <h2>All KPIs</h2>
 <table><tr><th>variant</th><th>policy</th>{head}</tr>
 {"".join(body)}

@@ -17,7 +17,7 @@ import numpy as np
 from scenarios.errors import InputError
 from scenarios.model import Scenario
 from scenarios.plan import Plan
-from scenarios.variants import BASE, LoadedVariants, variant_notes
+from scenarios.variants import BASE, LoadedVariants, describe_variant, variant_notes
 from simulation.evaluate import (
     Case,
     Progress,
@@ -62,6 +62,9 @@ class SweepResult:
     #: variant -> what its modifiers noted in its ``source.notes`` (copies a demand modifier
     #: did not make, and why); variants without such notes are left out
     notes: dict[str, list[str]] = field(default_factory=dict)
+    #: variant -> what it changes in the base, its modifiers in order
+    #: (:func:`~scenarios.variants.describe_variant`); empty in results stored without it
+    changes: dict[str, str] = field(default_factory=dict)
 
     def samples(
         self,
@@ -214,6 +217,7 @@ class SweepResult:
         seed: int,
         records: Sequence[Mapping[str, Any]],
         notes: Mapping[str, Sequence[str]] | None = None,
+        changes: Mapping[str, str] | None = None,
     ) -> SweepResult:
         """The sweep whose :meth:`sample_records` are ``records`` (for its tables and plots)."""
         outcomes = [
@@ -238,6 +242,7 @@ class SweepResult:
             seed=seed,
             outcomes=outcomes,
             notes={k: list(v) for k, v in (notes or {}).items()},
+            changes=dict(changes or {}),
         )
 
     @property
@@ -344,4 +349,5 @@ def run_sweep(
         seed=seed,
         outcomes=outcomes,
         notes={name: lines for name, lines in notes.items() if lines},
+        changes={v.name: describe_variant(v) for v in variants.spec.variants},
     )

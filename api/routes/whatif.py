@@ -148,5 +148,6 @@ def _draw(job_id: str, stored: dict[str, Any]) -> str:
         seed=result.seed,
         records=[r.model_dump() for r in result.samples],
         notes=result.notes,
+        changes=result.changes,
     )
     return html_report(sweep, plots(sweep), title=f"What-if study {job_id}")

@@ -271,4 +271,10 @@ class WhatIfResult(BaseModel):
         "leaves out, as the notes of a simulation say them (`the plan, played in every "
         "variant: ` first; a re-plan's plan holds only what was left to do at its now_s)",
     )
+    changes: dict[str, str] = Field(
+        default_factory=dict,
+        description="variant -> what it changes in the base, its modifiers in order "
+        "(`travel_slowdown factor 1.3; fleet remove 2`), as table_markdown and the report "
+        "page list them (empty in results stored before session 77)",
+    )
     extra: dict[str, Any] = Field(default_factory=dict)

@@ -162,4 +162,5 @@ def run_whatif(payload: JsonDict, *, progress: ProgressFn | None = None) -> Json
         seed=body.seed,
         samples=[WhatIfSample.model_validate(r) for r in result.sample_records()],
         notes=result.notes,
+        changes=result.changes,
     ).model_dump(mode="json")

@@ -160,6 +160,11 @@ def test_a_done_whatif_study_has_a_report_page_with_plots_and_the_table(
     assert text.count("<img ") == 2 and "data:image/png;base64," in text  # KPIs and Δ plots
     assert "<th>short-staffed</th>" in text and "(baseline)" in text and "Δ " in text
     assert f"{result['replications']} replications per variant and policy" in text
+    # what each variant is, not its name alone (the table_markdown lists them too)
+    changes = {"short-staffed": "fleet remove 1", "slow": "travel_slowdown factor 1.3"}
+    assert result["changes"] == changes
+    assert "<li><b>short-staffed</b>: fleet remove 1</li>" in text
+    assert "- `slow`: travel_slowdown factor 1.3" in result["table_markdown"]
     # another owner's key sees no such job; a simulation job has no report
     assert client.get(job["links"]["report"], headers=keys["researcher"]).status_code == 404
     sim = client.post("/v1/simulations", json=_example(SIMULATION_EXAMPLE), headers=planner)

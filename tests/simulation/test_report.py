@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from scenarios import Scenario
 from simulation.evaluate import ReplicationOutcome
 from simulation.report import (
     figures,
@@ -644,6 +645,61 @@ def test_the_copies_a_variant_did_not_make_are_noted_in_the_report() -> None:
     assert f"<li><b>rush</b>: {note.replace(chr(39), '&#x27;')}</li>" in page
 
 
+def test_the_report_says_what_each_variant_changes_in_the_base() -> None:
+    """The table and page named the variants (``rain``, ``short-staffed``) but not what
+    they were: a planner reading a report of someone else's study could not tell."""
+    from scenarios.variants import LoadedVariants, VariantFile
+    from simulation.executors import SerialExecutor
+    from simulation.sweep import run_sweep
+
+    base = Scenario.model_validate(
+        {
+            "horizon": {"start_s": 0, "end_s": 20_000},
+            "nodes": [{"id": "n1", "location": {"x": 0, "y": 0}}],
+            "orders": [{"id": "o1", "location": {"x": 500, "y": 0}}],
+            "vehicles": [{"id": f"v{k}", "start_location": {"x": 0, "y": 0}} for k in (1, 2)],
+        }
+    )
+    spec = VariantFile.model_validate(
+        {
+            "base": "(test)",
+            "variants": [
+                {"name": "rain <heavy>", "modifiers": [{"kind": "travel_slowdown", "factor": 1.3}]},
+                {
+                    "name": "short",
+                    "modifiers": [
+                        {"kind": "fleet", "remove": 1},
+                        {
+                            "kind": "node_closed",
+                            "node_id": "n1",
+                            "window": {"start_s": 0, "end_s": 60},
+                        },
+                    ],
+                },
+                {"name": "same"},
+            ],
+        }
+    )
+    loaded = LoadedVariants(spec, base, None, "test")
+    sweep = run_sweep(
+        loaded, policies=["nearest"], replications=1, seed=1, executor=SerialExecutor()
+    )
+    short = "fleet remove 1; node_closed node_id n1, window [0, 60] s"
+    assert sweep.changes == {
+        "rain <heavy>": "travel_slowdown factor 1.3",
+        "short": short,
+        "same": "no modifiers (the base again)",
+    }
+    table = markdown_table(sweep, metrics=("cost_cents",))
+    assert (
+        f"- `short`: {short}" in table
+        and "- `rain &lt;heavy&gt;`: travel_slowdown factor 1.3" in table
+    )
+    page = html_report(sweep, {}, title="t")
+    assert f"<li><b>short</b>: {short}</li>" in page
+    assert "<li><b>rain &lt;heavy&gt;</b>: travel_slowdown factor 1.3</li>" in page
+
+
 def test_a_sweep_rebuilt_from_its_records_gives_the_same_tables_and_page() -> None:
     """The service keeps a what-if job's per-replication KPIs (``sample_records``) and draws
     its report page from them later: the rebuilt sweep has the same rows, table and page."""
@@ -653,6 +709,7 @@ def test_a_sweep_rebuilt_from_its_records_gives_the_same_tables_and_page() -> No
     for o in sweep.outcomes:
         o.seed = sweep.seeds[o.replication]
     sweep.notes = {"late": ["variants.0.modifiers.0: 1 of 3 copies not made: outside"]}
+    sweep.changes = {"late": "travel_slowdown factor 1.3"}
     records = sweep.sample_records()
     assert (
         records[1]["metrics"]["on_time_rate"] == 0.8
@@ -665,6 +722,7 @@ def test_a_sweep_rebuilt_from_its_records_gives_the_same_tables_and_page() -> No
         seed=5,
         records=records,
         notes=sweep.notes,
+        changes=sweep.changes,
     )
     assert rebuilt.seeds == [11, 12, 13]
     assert rebuilt.rows(METRICS) == sweep.rows(METRICS)
