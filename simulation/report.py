@@ -388,6 +388,8 @@ def figures(result: SweepResult) -> dict[str, Any]:
                 ys.append(r["mean"])
                 if r["ci_low"] is None or r["ci_high"] is None:  # one replication: no CI
                     any_single = True
+                    if r["mean"] == 0.0:  # a bar of no height: a blank, as if not drawn
+                        ax.text(xs[-1], 0.0, "0", ha="center", va="bottom", fontsize=7)
                     continue
                 if r.get("constant"):  # zero width: a zero-length bar would read as exact
                     flat.append((xs[-1], r["mean"]))

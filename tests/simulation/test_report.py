@@ -870,6 +870,23 @@ def test_constant_labels_stay_inside_their_kpi_plot() -> None:
     plt.close(fig)
 
 
+def test_a_zero_of_one_replication_is_written_on_its_empty_bar() -> None:
+    """Orders unserved 0 in a one-replication study drew an empty panel: no bar, no label
+    (over more replications such a bar says "constant"), as if nothing had been plotted."""
+    sweep = _sweep({"base": [0.0], "rain": [3.0]}, metric="orders_unserved")
+    fig = figures(sweep)["kpis.png"]
+    try:
+        panel = next(ax for ax in fig.axes if ax.get_title().startswith("orders unserved"))
+        zeros = [t for t in panel.texts if t.get_text() == "0"]
+        assert len(zeros) == 1 and zeros[0].get_position() == (0.0, 0.0)
+        cost = next(ax for ax in fig.axes if ax.get_title().startswith("cost"))
+        assert len([t for t in cost.texts if t.get_text() == "0"]) == 2  # 0 cents, both
+    finally:
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+
+
 def test_a_kpi_that_cannot_be_negative_has_no_negative_axis() -> None:
     """Orders unserved 0 in every replication drew its panel from -0.04 to 0.08 orders."""
     sweep = _sweep({"base": [0.0, 0.0, 0.0], "rain": [0.0, 0.0, 0.0]}, metric="orders_unserved")
