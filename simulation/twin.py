@@ -149,7 +149,9 @@ S_UNSERVED = int(OrderStatus.UNSERVED)
 #:    end once the day's last order was lost). Days on which an order may be lost or
 #:    unfilled at pick: a node that closes for good (version 10's days), a stock
 #:    discrepancy, or stock modelled (a line a plan's allocation leaves short is unfilled
-#:    at pick when no other node has it)
+#:    at pick when no other node has it); and a node outage lasting to the horizon's end
+#:    closes its node for good (it reopened in the day's overtime and picked there, keeping
+#:    the day open): days with such an outage
 TWIN_VERSION = 11
 
 
@@ -171,11 +173,13 @@ def _version_11_days(scenario: Scenario) -> bool:
     """Whether twin version 11 may play days of ``scenario`` differently from version 10: an
     order may be lost (a node closes for good) or unfilled at pick (a stock discrepancy; or
     stock modelled, where a line a plan's allocation leaves short is re-sourced at pick, or
-    unfilled)."""
+    unfilled; a node outage lasting to the horizon's end)."""
+    end_s = scenario.horizon.end_s
     return (
         _version_10_days(scenario)
         or scenario.stochastic.stock_discrepancy_prob > 0.0
         or any(node.inventory for node in scenario.nodes)
+        or any(outage.window.end_s >= end_s for outage in scenario.stochastic.node_outages)
     )
 
 

@@ -455,10 +455,15 @@ def _nodes(
 ) -> tuple[list[NodeInfo], dict[str, int]]:
     outages: dict[str, list[tuple[float, float]]] = {}
     check_outage_nodes(scenario)
+    horizon_end = float(scenario.horizon.end_s)
     for outage in scenario.stochastic.node_outages:
         # A closed window [start, end] blocks work until ``end`` (closed intervals, +1 s).
+        # One lasting to the horizon's end closes the node for good (twin version 11): it
+        # does not reopen in the day's overtime (a DC closed "all day" reopened at the
+        # horizon's end and picked its parcels in the overtime, keeping the day open).
+        end = float(outage.window.end_s)
         outages.setdefault(outage.node_id, []).append(
-            (float(outage.window.start_s), float(outage.window.end_s))
+            (float(outage.window.start_s), INF if end >= horizon_end else end)
         )
     nodes = []
     for node in scenario.nodes:

@@ -48,7 +48,7 @@ from simulation.params import SimParams
 from simulation.policies import make_policy
 from simulation.result import courier_utilisation
 from simulation.streams import DayArrivals, draw_day_arrivals, draw_noise
-from simulation.twin import DispatchSimulator, check_plan_ids
+from simulation.twin import TWIN_VERSION, DispatchSimulator, check_plan_ids, twin_version
 from tests.simulation.conftest import fridge_line_scenario, line_scenario
 
 
@@ -1573,6 +1573,45 @@ def test_node_outage_holds_picking_until_it_ends() -> None:
     assert result.metrics["orders_delivered"] == 1
 
 
+@pytest.mark.parametrize("end_s", [20_000, 25_000])
+def test_a_node_outage_to_the_horizons_end_closes_it_for_good(end_s: int) -> None:
+    """A node closed from 1,000 s to the day's end (or past it) does not reopen in the
+    overtime: its order's parcel is lost and nobody waits for it (the node reopened at the
+    horizon's end, picked in the overtime and the order was delivered then)."""
+    alone = {
+        "id": "near",
+        "location": {"x": 0, "y": 0},
+        "inventory": {"A": 5},
+        "pick_time_s_per_line": 60,
+        "pack_time_s_per_order": 30,
+    }
+    closed = _store(
+        nodes=[alone],
+        orders=[
+            {
+                "id": "o",
+                "location": {"x": 500, "y": 0},
+                "created_s": 1_500,
+                "lines": [{"sku": "A", "quantity": 2}],
+            }
+        ],
+        stochastic={
+            "travel_time_cv": 0,
+            "pick_time_cv": 0,
+            "node_outages": [{"node_id": "near", "window": {"start_s": 1_000, "end_s": end_s}}],
+        },
+    )
+    assert twin_version(closed) == TWIN_VERSION
+    result = simulate(closed, policy="insertion", seed=1, params=SimParams(record_events=True))
+    assert result.events is not None
+    kinds = [e[1] for e in result.events]
+    assert "pick_start" not in kinds and "parcel_ready" not in kinds
+    assert [e[0] for e in result.events if e[1] == "parcel_lost"] == [1_500.0]
+    assert result.metrics["orders_unserved"] == 1
+    assert result.metrics["node_utilisation"] == 0.0
+    assert max(e[0] for e in result.events) < 20_000  # the day closed, not at the horizon
+
+
 def test_bad_plans_are_rejected_with_the_field(line: Scenario) -> None:
     plan = Plan(routes=[Route(vehicle_id="nope", stops=[])])
     with pytest.raises(InputError) as info:
@@ -2673,6 +2712,11 @@ def test_twin_version_11_only_for_days_with_an_order_that_may_be_lost_or_unfille
     data["stochastic"]["node_outages"] = [
         {"node_id": "store", "window": {"start_s": 0, "end_s": 3000}}
     ]  # an outage ends: the node reopens
+    assert twin_version(Scenario.model_validate(data)) == 8
+    end_s = data["horizon"]["end_s"]
+    data["stochastic"]["node_outages"][0]["window"]["end_s"] = end_s  # to the day's end
+    assert twin_version(Scenario.model_validate(data)) == 11  # the node closes for good
+    data["stochastic"]["node_outages"][0]["window"]["end_s"] = end_s - 1
     assert twin_version(Scenario.model_validate(data)) == 8
     data["stochastic"]["stock_discrepancy_prob"] = 0.1
     assert twin_version(Scenario.model_validate(data)) == 11
