@@ -31,6 +31,11 @@ made on first use), and callers may pass the travel matrices as nested lists (``
 routes are quoted without numpy at all (a row is read at the route's nodes by one
 ``operator.itemgetter`` per cache). Every path computes the same floating-point values in the
 same order, so the answers are identical bit for bit.
+
+On days whose travel factor changes over time a cache may time its way home at the factor
+when the courier leaves for it (``home_factor``, :func:`build_route_cache`); its quotes are
+then :func:`_quote_home`'s, which skips no position (leaving later may get the courier home
+earlier: the bounds above do not hold). Caches without it are quoted as above.
 """
 
 from __future__ import annotations
@@ -1379,15 +1384,21 @@ def _quote_home(
     first_only: bool = False,
 ) -> Quote:
     """:func:`_quote_loops` for a route whose way home is timed at the factor when the
-    courier leaves for home (``cache.home_factor``): each position is played forward.
+    courier leaves for home (``cache.home_factor``): every position is priced, none skipped.
 
     Leaving later may then get the courier home earlier (a step down in the factor), so the
-    route's added time may be negative: the forward-slack formulas and the lower bounds that
-    skip positions assume it is not, and are not used. A position is feasible as there: the
-    pickups start before their nodes close, no stop on time becomes late (late ones may get
-    later, priced), and the courier is home no later than the home's slack allows
-    (``max_delay`` at home: by the shift end, or no later than before if it was past it).
-    Ties go to the first position in (case, i, j) order, as there. O(m) a position.
+    route's added time may be negative: the no-slack exit and the lower bounds that skip
+    positions assume it is not, and are not used. Each position is played forward from node
+    ``i`` through the pickups, the stops up to node ``j`` and the delivery; on a route
+    without breaks, a delay (not negative) at the next node is then priced by the
+    forward-slack formulas, as :func:`_quote_loops` prices it (late stops later by it in full:
+    an upper bound, as there), and the way home played from node ``m``'s departure that much
+    later (less the waiting between); otherwise (breaks, or there earlier than before) the
+    play goes on to the node where it is back on the old route or home. A position is
+    feasible as there: the pickups start before their nodes close, no stop on time becomes
+    late, the parcel fits on board, and the courier is home no later than the home's slack
+    allows (``max_delay`` at home: by the shift end, or no later than before if it was past
+    it). Ties go to the first position in (case, i, j) order, as there.
     """
     q = job.demand
     cap: Sequence[float] = capacity.tolist() if isinstance(capacity, np.ndarray) else capacity
