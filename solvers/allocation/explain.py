@@ -1889,6 +1889,7 @@ def _order_explanation(
         reasons,
         slack_said,
         settled=alt_settled and not within_gap,
+        kept=_kept_said(prob, o, unfilled) if unfilled else None,
     )
     return _explanation(
         order_id=order_id,
@@ -2081,11 +2082,13 @@ def _summary(
     slack: tuple[str, int] | None = None,
     *,
     settled: bool = True,
+    kept: list[str] | None = None,
 ) -> str:
     """The one-line summary (``extra``: the alternative's extra cost, micro; ``slack``: where
     a baseline's order could ship for how much less, micro, on what the other orders leave;
     ``settled``: the alternative was searched to the end, else the choice is not called the
-    cheapest option).
+    cheapest option; ``kept``: what the rules keep on the shelf that its short lines' reasons
+    name, :func:`_kept_said`, named among the causes as those reasons name it).
 
     Money is written as :func:`_money` writes it (every decimal of the micro-units where two
     are not exact), so the summary states the ``extra_cost`` of the structured field: a
@@ -2113,8 +2116,12 @@ def _summary(
     forced = [r for r in reasons if r.kind not in (ReasonKind.CHEAPEST,)]
     if slack is not None:
         tail.append(f"not the cheapest option: {slack[0]} costs {_money(slack[1])} less")
-    if forced:
-        tail.append("because " + "; also ".join(_causes(forced)))
+    causes = _causes(forced) if forced else []
+    # stock kept on the shelf that a short line's reason names (also: safety_stock): the
+    # summary said only "stock ... is taken by other orders", as if none were left at all
+    causes += [k for k in kept or [] if not any(k in c for c in causes)]
+    if causes:
+        tail.append("because " + "; also ".join(causes))
     elif slack is not None:
         pass
     elif nodes and alternative is not None and extra is not None and extra < 0:
@@ -2340,25 +2347,9 @@ def _also_barred(
     # units on the shelf the rules keep back at nodes that may serve the order: without them
     # "stock went to other orders" read as if the stock were all gone
     # (nodes of the line's arcs, whose free stock is gone, and nodes with none free)
-    line_nodes = {int(prob.arc_node[a]) for a in arcs}
-    kept = [
-        n
-        for n in np.nonzero(prob.inventory[:, s] > prob.avail[:, s])[0].tolist()
-        if prob.node_block[n, o] == OK and (n in line_nodes or prob.avail[n, s] <= 0)
-    ]
-    if kept:
-        parts = [
-            f"{prob.node_ids[n]} keeps {int(prob.inventory[n, s] - prob.avail[n, s])} "
-            f"({_holding_rule(prob, n, sku)})"
-            for n in kept[:3]
-        ]
-        more = f" and {len(kept) - 3} more node(s)" if len(kept) > 3 else ""
-        out.append(
-            (
-                UnfilledReason.SAFETY_STOCK,
-                f"{', '.join(parts)}{more} of {sku} on the shelf",
-            )
-        )
+    kept = _kept_on_shelf(prob, o, s, arcs)
+    if kept is not None:
+        out.append((UnfilledReason.SAFETY_STOCK, kept))
     holding = np.nonzero(prob.avail[:, s] > 0)[0].tolist()
     with_arcs = {int(prob.arc_node[a]) for a in arcs}
     shut = [
@@ -2375,6 +2366,43 @@ def _also_barred(
                 f"{'has' if len(shut) == 1 else 'have'} no {what} in this wave",
             )
         )
+    return out
+
+
+def _kept_on_shelf(prob: Problem, o: int, s: int, arcs: list[int]) -> str | None:
+    """What the rules keep on the shelf (safety stock, the store floor) of SKU ``s`` at the
+    nodes that may serve order ``o`` where its line (``arcs``) could not get it: a node of
+    the line's arcs, or one with none of it free; None where nothing is kept there."""
+    sku = prob.sku_ids[s]
+    line_nodes = {int(prob.arc_node[a]) for a in arcs}
+    kept = [
+        n
+        for n in np.nonzero(prob.inventory[:, s] > prob.avail[:, s])[0].tolist()
+        if prob.node_block[n, o] == OK and (n in line_nodes or prob.avail[n, s] <= 0)
+    ]
+    if not kept:
+        return None
+    parts = [
+        f"{prob.node_ids[n]} keeps {int(prob.inventory[n, s] - prob.avail[n, s])} "
+        f"({_holding_rule(prob, n, sku)})"
+        for n in kept[:3]
+    ]
+    more = f" and {len(kept) - 3} more node(s)" if len(kept) > 3 else ""
+    return f"{', '.join(parts)}{more} of {sku} on the shelf"
+
+
+def _kept_said(prob: Problem, o: int, unfilled: list[Unfilled]) -> list[str]:
+    """For the summary of order ``o``: what the rules keep on the shelf, per short line of
+    its ``unfilled`` entries whose reason names it (``also: safety_stock``), in line order."""
+    held = {u.sku for u in unfilled if UnfilledReason.SAFETY_STOCK in u.also}
+    out: list[str] = []
+    for ln in prob.order_lines(o):
+        s = int(prob.line_sku[ln])
+        if prob.sku_ids[s] not in held:
+            continue
+        said = _kept_on_shelf(prob, o, s, _line_arcs(prob, o, ln))
+        if said is not None and said not in out:
+            out.append(said)
     return out
 
 

@@ -933,8 +933,13 @@ def test_stock_taken_by_others_names_the_units_kept_on_the_shelf_only(
         also,
     )
     assert short.detail == "stock of a at n1 went to other orders" + said
-    if not held:
-        assert "; also" not in result.explanations[1].summary
+    # the order's summary names the units kept on the shelf as its line's reason does (it
+    # named only the stock taken by other orders)
+    summary = result.explanations[1].summary
+    assert summary.endswith(
+        "because stock of a at n1 is taken by other orders (0 left, 1 wanted)"
+        + said.replace("; also:", "; also")
+    ), summary
 
 
 def test_unfilled_reasons_of_a_wide_order_walk_its_arcs_once_per_line_not_per_pair(

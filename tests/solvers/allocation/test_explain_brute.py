@@ -676,6 +676,11 @@ def _check_unfilled(
             # node holds beyond what it may ship
             kept = re.findall(r"(n\d+) keeps (\d+) \((?:safety_stock|store_floor_units)\)", rest)
             assert bool(kept) == (UnfilledReason.SAFETY_STOCK in u.also), u
+            ex = result.explanations[o] if len(result.explanations) == len(req.orders) else None
+            if kept and ex is not None and not ex.summary.endswith(explain_mod.CUT_SUMMARY):
+                # the order's summary names the stock kept on the shelf as its line does
+                shelf = next(part for part in rest.split("; ") if " keeps " in part)
+                assert shelf in ex.summary, (u, ex.summary)
             for name, units in kept:
                 n = node_of[name]
                 held = req.nodes[n].inventory.get(sku, 0) - m.avail.get((n, sku), 0)
