@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Self
 
@@ -66,12 +67,33 @@ def _plain_ascii(text: str) -> bool:
     return text.isascii() and text.isprintable()
 
 
+#: Why an id of only whitespace (``" "``) is refused (the reason of its validation error).
+BLANK_REASON = "must not be blank (whitespace only)"
+#: Any whitespace character (a key of non-ASCII text is looked through for one).
+_SPACE = re.compile(r"\s")
+
+
+def _id_text(value: str) -> str:
+    """``value``, if it holds no control character (:func:`_no_control_characters`) and is
+    not whitespace only: an id of spaces ("  ") read as a real node, order or region (the
+    empty one is refused by its length)."""
+    if value.isascii() and value.isprintable():
+        if value.isspace():
+            raise ValueError(BLANK_REASON)
+        return value
+    if CONTROL.search(value) is not None:
+        raise ValueError(CONTROL_CHARACTERS_REASON)
+    if value.isspace():
+        raise ValueError(BLANK_REASON)
+    return value
+
+
 #: The longest id (:data:`Id`) the domain model accepts.
 MAX_ID_LENGTH = 200
 
-Id = Annotated[
-    str, Field(min_length=1, max_length=MAX_ID_LENGTH), AfterValidator(_no_control_characters)
-]
+#: An id (of an order, node, SKU, vehicle, region...): 1 to :data:`MAX_ID_LENGTH`
+#: characters, no control character, not whitespace only.
+Id = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH), AfterValidator(_id_text)]
 #: An id of no set length (a stop's ``task_id``, ``<order id>:pickup`` by default): no
 #: control character, as :data:`Id`.
 ControlFreeId = Annotated[str, AfterValidator(_no_control_characters)]
@@ -104,21 +126,24 @@ IdKey = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH), _IdKey]
 
 def check_id_keys(mapping: Mapping[str, object], field: str) -> None:
     """Raise FieldError naming ``field.KEY`` for a key of ``mapping`` (an id used as a key:
-    the SKU ids of a node's inventory) holding a control character, as :data:`Id` refuses
-    one in a value; the key in the field is escaped (``s\\x00``), so the error stays one line.
+    the SKU ids of a node's inventory) holding a control character, or of whitespace only,
+    as :data:`Id` refuses one in a value; the key in the field is escaped (``s\\x00``), so
+    the error stays one line.
 
     The keys are checked joined first (one string, no call per key: a node's inventory has
-    thousands); only when that holds one (or a key is no string) are they walked one by one.
+    thousands); only when that holds one or some whitespace (or a key is no string) are they
+    walked one by one.
     """
     try:
         joined = "".join(mapping)
     except TypeError:  # a key that is no string: the walk raises what it raised before
         joined = None
-    if joined is not None and (_plain_ascii(joined) or CONTROL.search(joined) is None):
-        return
+    clean = joined is not None and (_plain_ascii(joined) or CONTROL.search(joined) is None)
+    if clean and joined is not None and _SPACE.search(joined) is None:
+        return  # no whitespace at all: no key is blank
     for key in mapping:
         try:
-            _no_control_characters(key)
+            _id_text(key)
         except ValueError as err:
             raise FieldError((field, escaped(key)), str(err)) from None
 
@@ -246,7 +271,10 @@ def _nul_free(schema: Any) -> Any:
         return schema  # a nested model's string, checked already
     if kind == "function-after" and schema["function"]["function"] is _nul_free_any:
         return schema  # a nested model's Any, checked already
-    if kind == "function-after" and schema["function"]["function"] is _no_control_characters:
+    if kind == "function-after" and schema["function"]["function"] in (
+        _no_control_characters,
+        _id_text,
+    ):
         return schema  # an id: control characters (NUL among them) have their own reason
     return {
         key: value if key in _NOT_SCHEMAS else _nul_free(value) for key, value in schema.items()

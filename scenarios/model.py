@@ -60,7 +60,7 @@ class Sku(StrictModel):
     id: Id
     weight_g: NonNegInt = 0
     volume_cm3: NonNegInt = 0
-    restricted_regions: list[str] = Field(
+    restricted_regions: list[Id] = Field(
         default_factory=list, description="destination regions this SKU may not be shipped to"
     )
 
@@ -157,7 +157,7 @@ class Order(TimeWindowed, StrictModel):
     id: Id
     channel: str = "web"
     location: Location
-    region: str | None = None
+    region: Id | None = Field(default=None, description="a region id (not blank)")
     lines: list[OrderLine] = Field(default_factory=list)
     tier: Tier = Tier.STANDARD
     created_s: NonNegInt = Field(
@@ -223,7 +223,7 @@ class FulfilmentNode(StockedNode, StrictModel):
     id: Id
     kind: NodeKind = NodeKind.DC
     location: Location
-    region: str | None = None
+    region: Id | None = Field(default=None, description="a region id (not blank)")
     inventory: dict[IdKey, NonNegInt] = Field(default_factory=dict)
     safety_stock: SafetyStock = 0
     capacity_units: NonNegInt | None = Field(

@@ -61,7 +61,7 @@ class AllocationNode(StockedNode, StrictModel):
     id: Id = Field(description="unique among the request's nodes")
     kind: NodeKind = NodeKind.DC
     location: Location = Field(description='{"lat": .., "lon": ..}; any point if a matrix is given')
-    region: str | None = Field(default=None, description="region the node lies in (informative)")
+    region: Id | None = Field(default=None, description="region the node lies in (informative)")
     inventory: dict[IdKey, NonNegInt] = Field(default_factory=dict, description="units per SKU")
     safety_stock: SafetyStock = 0
     capacity_units: NonNegInt | None = Field(
@@ -87,7 +87,7 @@ class AllocationOrder(StrictModel):
 
     id: Id = Field(description="unique among the request's orders")
     location: Location = Field(description='{"lat": .., "lon": ..}; any point if a matrix is given')
-    region: str | None = Field(
+    region: Id | None = Field(
         default=None, description="destination region (compliance rules are keyed by it)"
     )
     tier: Tier = Tier.STANDARD
@@ -179,10 +179,10 @@ class AllocationRules(StrictModel):
         description="VIP unfilled and lateness costs are multiplied by this, so VIP orders get "
         "scarce stock and capacity first",
     )
-    restricted_skus: dict[IdKey, list[str]] = Field(
+    restricted_skus: dict[IdKey, list[Id]] = Field(
         default_factory=dict, description="SKU -> destination regions it may not be shipped to"
     )
-    excluded_nodes: dict[str, list[Id]] = Field(
+    excluded_nodes: dict[IdKey, list[Id]] = Field(
         default_factory=dict,
         description="destination region -> nodes that may not ship there (sanctions list)",
     )
@@ -195,6 +195,7 @@ class AllocationRules(StrictModel):
     @model_validator(mode="after")
     def _sku_ids(self) -> Self:
         check_id_keys(self.restricted_skus, "restricted_skus")
+        check_id_keys(self.excluded_nodes, "excluded_nodes")  # region ids
         return self
 
 

@@ -339,3 +339,82 @@ def test_every_bound_of_an_input_model_is_applied(model: type[BaseModel]) -> Non
     """``Annotated[float, NotBool] | None = Field(ge=..., le=...)`` drops the bounds (a
     latitude of 1e300 was taken): bounds go inside the Annotated, beside NotBool."""
     assert _raw_bounds(model.model_json_schema()) == []
+
+
+EMPTY_REASON = "String should have at least 1 character"
+
+
+@pytest.mark.shares_service
+@pytest.mark.parametrize(
+    ("path", "body", "field", "value", "reason"),
+    [
+        ("/v1/allocations", ALLOCATION_EXAMPLE["online"], "request.orders.0.region", "", None),
+        ("/v1/allocations", ALLOCATION_EXAMPLE["online"], "request.orders.0.region", "  ", None),
+        ("/v1/allocations", ALLOCATION_EXAMPLE["online"], "request.nodes.0.region", " ", None),
+        ("/v1/allocations", ALLOCATION_EXAMPLE["online"], "request.orders.0.id", " ", None),
+        ("/v1/allocations", ALLOCATION_EXAMPLE["online"], "request.nodes.0.id", "\u00a0", None),
+        (
+            "/v1/allocations",
+            ALLOCATION_EXAMPLE["online"],
+            "request.orders.0.lines.0.sku",
+            " ",
+            None,
+        ),
+        ("/v1/routes", ROUTES_EXAMPLE["small"], "scenario.orders.0.id", "   ", None),
+        ("/v1/routes", ROUTES_EXAMPLE["small"], "scenario.vehicles.0.id", " ", None),
+        ("/v1/routes", ROUTES_EXAMPLE["small"], "scenario.orders.0.region", "", None),
+        ("/v1/plans", PLAN_EXAMPLE["small"], "scenario.orders.0.region", " ", None),
+        ("/v1/plans", PLAN_EXAMPLE["small"], "scenario.nodes.0.region", "", None),
+        ("/v1/plans", PLAN_EXAMPLE["small"], "scenario.nodes.0.id", " ", None),
+        ("/v1/plans", PLAN_EXAMPLE["small"], "scenario.skus", [{"id": " "}], "scenario.skus.0.id"),
+        (
+            "/v1/plans",
+            PLAN_EXAMPLE["small"],
+            "scenario.skus",
+            [{"id": "a", "restricted_regions": [" "]}],
+            "scenario.skus.0.restricted_regions.0",
+        ),
+        (
+            "/v1/allocations",
+            ALLOCATION_EXAMPLE["online"],
+            "request.rules.restricted_skus",
+            {"a": [" "]},
+            "request.rules.restricted_skus.a.0",
+        ),
+        (
+            "/v1/allocations",
+            ALLOCATION_EXAMPLE["online"],
+            "request.rules.excluded_nodes",
+            {" ": []},
+            "request.rules.excluded_nodes. ",
+        ),
+        (
+            "/v1/allocations",
+            ALLOCATION_EXAMPLE["online"],
+            "request.nodes.0.inventory",
+            {"  ": 3},
+            "request.nodes.0.inventory.  ",
+        ),
+    ],
+)
+def test_a_blank_id_or_region_is_422_naming_its_field(
+    client: TestClient,
+    keys: dict[str, dict[str, str]],
+    path: str,
+    body: dict[str, Any],
+    field: str,
+    value: Any,
+    reason: str | None,
+) -> None:
+    """A region, or an order, node, SKU or vehicle id, of whitespace only (``" "``) was
+    accepted as a real one (a region ``""`` too): a 422 naming the field, since session 77.
+    ``reason`` here: the field named, where it is not ``field`` itself (a list, a key)."""
+    from scenarios.geo import BLANK_REASON
+
+    answer = client.post(path, json=_set(body["value"], field, value), headers=keys["admin"])
+    assert answer.status_code == 422, answer.text
+    [problem] = answer.json()["detail"]
+    assert problem == {
+        "field": reason or field,
+        "reason": EMPTY_REASON if value == "" else BLANK_REASON,
+    }

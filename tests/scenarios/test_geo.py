@@ -14,12 +14,14 @@ from pydantic_core import PydanticKnownError
 
 from scenarios.errors import CONTROL, FieldError, escaped
 from scenarios.geo import (
+    BLANK_REASON,
     CONTROL_CHARACTERS_REASON,
     NOT_BOOL_REASON,
     NUL_REASON,
     Location,
     StrictModel,
     _float_input,
+    _id_text,
     _int_input,
     _no_control_characters,
     check_id_keys,
@@ -131,17 +133,38 @@ def test_no_control_characters_refuses_exactly_the_control_ones(value: str) -> N
 
 @given(st.lists(IDS, max_size=6, unique=True))
 def test_check_id_keys_names_the_first_bad_key(keys: list[str]) -> None:
-    """The joined check passes the keys iff none holds a control character; otherwise the
-    error names the first such key (escaped), as the key-by-key walk did."""
+    """The joined check passes the keys iff none holds a control character or is whitespace
+    only; otherwise the error names the first such key (escaped), as the key-by-key walk
+    did, with its reason."""
     mapping = dict.fromkeys(keys, 1)
-    bad = [key for key in keys if CONTROL.search(key) is not None]
+    bad = [(key, _id_reason(key)) for key in keys if _id_reason(key) is not None]
     if not bad:
         check_id_keys(mapping, "inventory")
         return
     with pytest.raises(FieldError) as caught:
         check_id_keys(mapping, "inventory")
-    assert caught.value.path == ("inventory", escaped(bad[0]))
-    assert caught.value.reason == CONTROL_CHARACTERS_REASON
+    assert caught.value.path == ("inventory", escaped(bad[0][0]))
+    assert caught.value.reason == bad[0][1]
+
+
+def _id_reason(value: str) -> str | None:
+    """Why an id (or a key that is one) is refused, None when it is not: a control character
+    first (it may be whitespace too: a tab), then whitespace only."""
+    if CONTROL.search(value) is not None:
+        return CONTROL_CHARACTERS_REASON
+    return BLANK_REASON if value.isspace() else None
+
+
+@given(IDS)
+def test_an_id_is_refused_exactly_for_a_control_character_or_whitespace_only(value: str) -> None:
+    """The fast path for printable ASCII and the slow one agree with the reference: " " and
+    "\xa0\u2028" are blank, "a b" and "" are not (the empty one is refused by its length)."""
+    reason = _id_reason(value)
+    if reason is None:
+        assert _id_text(value) is value
+    else:
+        with pytest.raises(ValueError, match=re.escape(reason)):
+            _id_text(value)
 
 
 def test_check_id_keys_of_a_large_inventory() -> None:

@@ -764,17 +764,41 @@ def test_printable_ids_beyond_ascii_are_taken() -> None:
 
 
 @pytest.mark.parametrize(
+    ("make", "field"),
+    [
+        (lambda r: {"orders": [_order(), _order(id="o2", region=r)]}, "orders.1.region"),
+        (lambda r: {"nodes": [_node(region=r)]}, "nodes.0.region"),
+        (
+            lambda r: {"skus": [{"id": "s", "restricted_regions": [r]}]},
+            "skus.0.restricted_regions.0",
+        ),
+    ],
+)
+def test_a_region_is_an_id(make: Any, field: str) -> None:
+    """A region holding a control character is refused as an id is (its own reason); one of
+    whitespace only too, and an empty one (session 77: both were taken as a region)."""
+    from scenarios.geo import BLANK_REASON
+
+    for value, reason in (
+        ("n\x00", CONTROL_CHARACTERS_REASON),
+        (" ", BLANK_REASON),
+        ("\u3000", BLANK_REASON),
+        ("", "String should have at least 1 character"),
+    ):
+        err = _error(make(value))
+        assert (err.field, err.reason) == (field, reason), value
+    Scenario.model_validate(make("north east"))  # a space inside is a region
+
+
+@pytest.mark.parametrize(
     ("data", "field"),
     [
         ({"name": "day\x001"}, "name"),
         ({"source": {"notes": "read\x00"}}, "source.notes"),
         ({"capacity_dims": ["units", "kg\x00"]}, "capacity_dims.1"),
-        ({"orders": [_order(), _order(id="o2", region="no\x00rth")]}, "orders.1.region"),
         ({"orders": [_order(channel="\x00")]}, "orders.0.channel"),
         ({"orders": [_order(required_skills=["cold", "\x00"])]}, "orders.0.required_skills.1"),
-        ({"nodes": [_node(region="n\x00")]}, "nodes.0.region"),
         ({"vehicles": [_vehicle(skills=["bike", "c\x00ld"])]}, "vehicles.0.skills.1"),
-        ({"skus": [{"id": "s", "restricted_regions": ["\x00"]}]}, "skus.0.restricted_regions.0"),
     ],
 )
 def test_a_nul_in_a_string_that_is_not_an_id_is_refused_naming_the_field(
@@ -815,11 +839,14 @@ def test_a_nul_in_a_plan_or_an_allocation_request_string_is_refused() -> None:
 
     assert problem(Plan, {"engine": "py\x00vrp"}) == f"engine: {NUL_REASON}"
     line = {"sku": "a", "quantity": 1}
+    # a region is an id (since session 77): its own reason, as a key of the sanctions list
     order = {"id": "o1", "location": {"x": 0, "y": 0}, "region": "n\x00l", "lines": [line]}
-    assert problem(AllocationRequest, {"orders": [order]}) == f"orders.0.region: {NUL_REASON}"
+    assert problem(AllocationRequest, {"orders": [order]}) == (
+        f"orders.0.region: {CONTROL_CHARACTERS_REASON}"
+    )
     rules = {"excluded_nodes": {"n\x00l": ["dc1"]}}
     assert problem(AllocationRequest, {"rules": rules}) == (
-        f"rules.excluded_nodes.n\\x00l: {NUL_REASON}"
+        f"rules.excluded_nodes.n\\x00l: {CONTROL_CHARACTERS_REASON}"
     )
     # an id keeps its own reason (control characters), a SKU id as a key too
     rules = {"restricted_skus": {"s\x00": ["nl"]}}
