@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sized
+from typing import Protocol
+
 from fastapi import HTTPException
 
 from api.core.config import Settings
@@ -11,6 +14,15 @@ from scenarios.travel import RoadNetworkTravel
 from solvers.routing.params import RoutingParams
 
 MAX_GRID_NODES_HTTP = 250_000
+
+
+class _HasLines(Protocol):
+    """An order with lines (of a scenario, or of an allocation request)."""
+
+    @property
+    def lines(self) -> Sized:
+        """Its order lines."""
+        ...
 
 
 def check_orders(settings: Settings, scenario: Scenario, *, field: str, sync: bool) -> None:
@@ -27,6 +39,40 @@ def check_order_count(settings: Settings, n: int, *, field: str, sync: bool) -> 
             413,
             f"{field}: {n} orders; at most {settings.max_orders_sync} in a synchronous "
             f"request (send mode 'async' or 'auto' for a job)",
+        )
+
+
+def check_size(
+    settings: Settings,
+    *,
+    nodes: tuple[str, int] | None = None,
+    lines: tuple[str, Iterable[_HasLines]] | None = None,
+    vehicles: tuple[str, int] | None = None,
+) -> None:
+    """422 naming the field when a request holds more fulfilment nodes, order lines (all
+    orders together) or vehicles than the service takes (``max_nodes``, ``max_order_lines``,
+    ``max_vehicles``): each a (field, count or orders) pair, None when not checked.
+
+    Only the orders were counted: one request of 100,000 nodes, or one order of 300,000
+    lines, fit in the body limit and held a worker for as long as it took to compile.
+    """
+    if nodes is not None and nodes[1] > settings.max_nodes:
+        raise InputError(
+            nodes[0],
+            f"{nodes[1]} nodes; at most {settings.max_nodes} per request (max_nodes)",
+        )
+    if lines is not None:
+        total = sum(len(order.lines) for order in lines[1])
+        if total > settings.max_order_lines:
+            raise InputError(
+                lines[0],
+                f"{total} order lines in all; at most {settings.max_order_lines} per "
+                "request (max_order_lines)",
+            )
+    if vehicles is not None and vehicles[1] > settings.max_vehicles:
+        raise InputError(
+            vehicles[0],
+            f"{vehicles[1]} vehicles; at most {settings.max_vehicles} per request (max_vehicles)",
         )
 
 

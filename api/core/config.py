@@ -80,6 +80,19 @@ class Settings(BaseSettings):
         default=1_000, description="orders answered synchronously; more become a job (routes)"
     )
     max_orders: PosInt = Field(default=10_000, description="orders per request, jobs included")
+    max_nodes: PosInt = Field(
+        default=2_000,
+        description="fulfilment nodes per allocation request or plan scenario (more -> 422)",
+    )
+    max_order_lines: PosInt = Field(
+        default=100_000,
+        description="order lines per allocation request, plan scenario or re-plan's new "
+        "orders, all orders together (more -> 422)",
+    )
+    max_vehicles: PosInt = Field(
+        default=2_000,
+        description="vehicles per routing request or plan scenario (more -> 422)",
+    )
     max_time_limit_s: PosFloat = Field(default=600.0, description="largest time_limit_s accepted")
     max_sync_time_limit_s: PosFloat = Field(
         default=30.0, description="time limits above this are answered 202 with a job"

@@ -27,7 +27,7 @@ from api.deps import (
 from api.examples import ALLOCATION_EXAMPLE
 from api.fastpath import fast_route
 from api.jobs.registry import JsonDict
-from api.limits import check_order_count, check_time_limit, wants_sync
+from api.limits import check_order_count, check_size, check_time_limit, wants_sync
 from api.routes.answers import public_answer
 from api.schemas.allocations import AllocationCreate, AllocationsPublic
 from api.schemas.common import JobAccepted
@@ -154,6 +154,11 @@ async def create_allocation(
         settings, body.mode, time_limit_s=limit_s, num_orders=n, field="params.time_limit_s"
     )
     check_order_count(settings, n, field="request.orders", sync=sync)
+    check_size(
+        settings,
+        nodes=("request.nodes", len(body.request.nodes)),
+        lines=("request.orders", body.request.orders),
+    )
     if not sync:
         return await _queue(body, request, ctx, principal, idempotency_key)
     lane = ctx.lanes["fast"]

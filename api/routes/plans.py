@@ -29,6 +29,7 @@ from api.limits import (
     check_orders,
     check_replications,
     check_scenario,
+    check_size,
     check_time_limit,
     check_twin_input,
     wants_sync,
@@ -152,6 +153,12 @@ def create_plan(
     explanations per order and per route; it is stored (``plan_id``) for re-optimisation.
     """
     settings = ctx.settings
+    check_size(  # before the checks that walk them (the ids' clashes, the routing range)
+        settings,
+        nodes=("scenario.nodes", len(body.scenario.nodes)),
+        lines=("scenario.orders", body.scenario.orders),
+        vehicles=("scenario.vehicles", len(body.scenario.vehicles)),
+    )
     check_scenario(body.scenario, field="scenario")
     node_ids = [n.id for n in body.scenario.nodes]
     node_clash = node_id_clash(node_ids)
@@ -459,6 +466,7 @@ def reoptimise_plan(
     # the stored plan's orders and the new ones: unchecked, 20,000 new orders were queued
     # (or answered in the request with mode sync)
     check_order_count(settings, num_orders, field="new_orders", sync=sync)
+    check_size(settings, lines=("new_orders", body.new_orders))
     payload: JsonDict = {
         "request": body.model_dump(mode="json"),
         "parent": {

@@ -20,6 +20,7 @@ from api.limits import (
     check_orders,
     check_routing_range,
     check_scenario,
+    check_size,
     check_time_limit,
     wants_sync,
 )
@@ -64,6 +65,8 @@ def create_routes(
     settings = ctx.settings
     limit_s = body.params.time_limit_s
     check_time_limit(settings, limit_s, field="params.time_limit_s")
+    # before the checks that build the routing problem (check_routing_range)
+    check_size(settings, vehicles=("scenario.vehicles", len(body.scenario.vehicles)))
     check_scenario(body.scenario, field="scenario")
     check_initial_plan(body.params, body.scenario, field="params")
     check_engine(body.params, body.scenario, field="params")

@@ -797,3 +797,32 @@ def test_an_async_allocation_the_solver_refuses_is_422_before_anything_is_queued
     assert answer.status_code == 422, answer.text
     assert field in [d["field"] for d in answer.json()["detail"]]
     assert client.get("/v1/jobs", headers=keys["oms"]).json()["count"] == 0
+
+
+@pytest.mark.parametrize(
+    ("cap", "said"),
+    [
+        ("max_nodes", "request.nodes: 2 nodes; at most 1 per request (max_nodes)"),
+        (
+            "max_order_lines",
+            "request.orders: 2 order lines in all; at most 1 per request (max_order_lines)",
+        ),
+    ],
+)
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_nodes_and_order_lines_past_their_caps_are_422_naming_the_field_and_the_cap(
+    settings: Settings, make_client: Callable[..., TestClient], cap: str, said: str, mode: str
+) -> None:
+    """Only the orders were counted: a request of 100,000 nodes, or of one order with
+    300,000 lines, was taken (and queued) within the body limit. A 422 naming the field and
+    the setting, before anything is queued; at the cap the request is served."""
+    capped = Settings(**{**settings.model_dump(), cap: 1, "auth_enabled": False})
+    client = make_client(capped)
+    answer = client.post("/v1/allocations", json={**_body(), "mode": mode})
+    assert answer.status_code == 422, answer.text
+    field, _, reason = said.partition(": ")
+    assert answer.json()["detail"] == [{"field": field, "reason": reason}]
+    assert client.get("/v1/jobs").json()["count"] == 0
+    at_cap = Settings(**{**settings.model_dump(), cap: 2, "auth_enabled": False})
+    answer = make_client(at_cap).post("/v1/allocations", json={**_body(), "mode": mode})
+    assert answer.status_code in (200, 202), answer.text

@@ -2520,3 +2520,63 @@ def test_a_plan_job_ticks_through_its_allocation_and_routing_stages() -> None:
     phases = [d["phase"] for _, d in allocation]
     assert phases[0] == "solving" and {"warm start", "explaining"} <= set(phases)
     assert {d["phase"] for _, d in routing} == {"solving"}
+
+
+@pytest.mark.parametrize(
+    ("cap", "field", "what"),
+    [
+        ("max_nodes", "scenario.nodes", "nodes"),
+        ("max_order_lines", "scenario.orders", "order lines in all"),
+        ("max_vehicles", "scenario.vehicles", "vehicles"),
+    ],
+)
+def test_a_plan_past_the_size_caps_is_422_naming_the_field_and_the_cap(
+    settings: Settings, make_client: Callable[..., TestClient], cap: str, field: str, what: str
+) -> None:
+    """A plan's nodes, order lines and vehicles were not counted (session 77)."""
+    body = _plan_body(replications=0)
+    scenario = body["scenario"]
+    count = {
+        "max_nodes": len(scenario["nodes"]),
+        "max_order_lines": sum(len(o.get("lines", [])) for o in scenario["orders"]),
+        "max_vehicles": len(scenario["vehicles"]),
+    }[cap]
+    capped = Settings(**{**settings.model_dump(), cap: count - 1, "auth_enabled": False})
+    answer = make_client(capped).post("/v1/plans", json=body)
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"] == [
+        {"field": field, "reason": f"{count} {what}; at most {count - 1} per request ({cap})"}
+    ]
+
+
+def test_new_orders_past_the_order_line_cap_are_422(
+    settings: Settings, make_client: Callable[..., TestClient]
+) -> None:
+    """A re-plan's new orders' lines are counted too (session 77)."""
+    body = _reopt_body()
+    lines = sum(len(o.get("lines", [])) for o in body["new_orders"])
+    plan = _plan_body(replications=0)
+    planned = sum(len(o.get("lines", [])) for o in plan["scenario"]["orders"])
+    capped = Settings(
+        **{
+            **settings.model_dump(),
+            "max_order_lines": max(planned, lines - 1),
+            "auth_enabled": False,
+        }
+    )
+    client = make_client(capped)
+    made = client.post("/v1/plans", json=plan)
+    assert made.status_code == 200, made.text
+    body["new_orders"] += [
+        {**body["new_orders"][0], "id": f"extra-{k}"} for k in range(max(planned, lines))
+    ]
+    total = sum(len(o.get("lines", [])) for o in body["new_orders"])
+    answer = client.post(f"/v1/plans/{made.json()['plan_id']}/reoptimise", json=body)
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"] == [
+        {
+            "field": "new_orders",
+            "reason": f"{total} order lines in all; at most {max(planned, lines - 1)} per "
+            "request (max_order_lines)",
+        }
+    ]

@@ -784,3 +784,21 @@ def test_a_road_network_scenario_past_the_engines_integer_range_is_422_before_qu
     )
     assert "count in 64-bit integers without overflow" in detail["reason"]
     assert client.get("/v1/jobs", headers=keys["oms"]).json()["count"] == 0
+
+
+def test_vehicles_past_their_cap_are_422_naming_the_field_and_the_cap(
+    settings: Settings, make_client: Callable[..., TestClient]
+) -> None:
+    """The vehicles were not counted: a body of 100,000 couriers was routed (session 77)."""
+    vehicles = len(SMALL_SCENARIO["vehicles"])
+    capped = Settings(
+        **{**settings.model_dump(), "max_vehicles": vehicles - 1, "auth_enabled": False}
+    )
+    answer = make_client(capped).post("/v1/routes", json=_body())
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"] == [
+        {
+            "field": "scenario.vehicles",
+            "reason": f"{vehicles} vehicles; at most {vehicles - 1} per request (max_vehicles)",
+        }
+    ]
