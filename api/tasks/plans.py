@@ -405,7 +405,7 @@ def _driven_m(
 
 def _replan_vehicles(
     scenario: Scenario, req: ReoptimiseCreate, old: Plan, last_stop: dict[str, tuple[Any, int]]
-) -> list[Vehicle]:
+) -> tuple[list[Vehicle], dict[str, str]]:
     """The couriers of a re-plan: each starts where it is (its ``courier_positions`` entry,
     else its last stop started, :func:`_stops_done`, else where the stored scenario starts
     it: a re-plan's is where its own re-plan left it), its shift from ``now_s`` at the
@@ -414,7 +414,12 @@ def _replan_vehicles(
     without a position given, no earlier than the end of the break it is on; a courier whose
     route of the stored plan ``old`` left its start (:func:`_departures`) has what is left of
     its ``max_duration_s``, and of its ``max_distance_m`` what it has not driven yet
-    (:func:`_driven_m`)."""
+    (:func:`_driven_m`).
+
+    Also returns the couriers over budget, each with what it is over: a budget with at most
+    1 s or 1 m left (a used-up budget is stored as 1, the least a budget can be, so a
+    re-plan of the re-plan finds it used up too). Such a courier still delivers what it
+    carries but takes no new work (:func:`replan_jobs`)."""
     taken = _breaks_taken(old, scenario, req.now_s)
     departed = _departures(old, req.now_s)
     positions = {p.vehicle_id: (p.location, p.available_s) for p in req.courier_positions}
@@ -424,6 +429,7 @@ def _replan_vehicles(
         else {}
     )
     vehicles = []
+    over: dict[str, str] = {}
     for vehicle in scenario.vehicles:
         shift = vehicle.shift or scenario.horizon
         where = positions.get(vehicle.id) or last_stop.get(vehicle.id)
@@ -459,16 +465,70 @@ def _replan_vehicles(
             # a courier that could never leave: the greedy gave it nothing, OR-Tools failed
             update["latest_start_s"] = start_s
         left = departed.get(vehicle.id)
-        if vehicle.max_duration_s is not None and left is not None and left < start_s:
+        used_up: list[str] = []
+        if vehicle.max_duration_s is not None:
+            on_road = start_s - left if left is not None and left < start_s else 0
             # its route's time counts from when it left (the re-plan's route counted from
             # now: a courier of a 1 h limit re-planned after 25 min was 82 min on the road)
-            update["max_duration_s"] = max(1, vehicle.max_duration_s - (start_s - left))
-        if vehicle.max_distance_m is not None and driven.get(vehicle.id):
+            if on_road:
+                update["max_duration_s"] = max(1, vehicle.max_duration_s - on_road)
+            if vehicle.max_duration_s - on_road <= 1:
+                used_up.append(
+                    _used_up("max_duration_s", vehicle.max_duration_s, on_road, "s on the road")
+                )
+        if vehicle.max_distance_m is not None:
+            metres = driven.get(vehicle.id, 0)
             # likewise its distance counts from its start (the re-plan's route counted from
             # where it is: a courier of a 10 km limit with 6 km behind it got 10 km more)
-            update["max_distance_m"] = max(1, vehicle.max_distance_m - driven[vehicle.id])
+            if metres:
+                update["max_distance_m"] = max(1, vehicle.max_distance_m - metres)
+            if vehicle.max_distance_m - metres <= 1:
+                used_up.append(
+                    _used_up("max_distance_m", vehicle.max_distance_m, metres, "m driven")
+                )
+        if used_up:
+            over[vehicle.id] = "; ".join(used_up)
         vehicles.append(vehicle.model_copy(update=update))
-    return vehicles
+    return vehicles, over
+
+
+def _used_up(field: str, budget: int, used: int, what: str) -> str:
+    """How a courier's ``field`` budget (``budget``, with ``used`` of it ``what``) is used up."""
+    unit = field.rsplit("_", 1)[-1]
+    if budget <= 1:  # stored so by an earlier re-plan that found it used up
+        return f"{field} used up by an earlier re-plan"
+    return f"{field} {budget} {unit}, {used} {what}"
+
+
+#: The skill every courier job but a parcel on board needs, when a courier is over budget,
+#: and every courier within its budget has (:func:`replan_jobs`).
+NEW_WORK_SKILL = "a courier within its route budget"
+
+
+def over_budget_diagnosis(
+    over: dict[str, str], routing: Scenario, plan: Plan, now_s: int
+) -> list[str]:
+    """One line per courier ``over`` its budget at ``now_s`` (what it is over), saying what
+    it carries (the courier jobs of ``routing`` only it may deliver) and which of them the
+    re-plan's ``plan`` leaves undelivered."""
+    out = []
+    for vehicle_id, what in over.items():
+        skill = _on_board_skill(vehicle_id)
+        carried = [job.id for job in routing.orders if skill in job.required_skills]
+        head = f"courier {vehicle_id} is over its route budget at now_s {now_s} s ({what})"
+        if not carried:
+            out.append(f"{head}: it takes no new work (no parcel on board)")
+            continue
+        left = sorted({u.order_id for u in plan.unassigned} & set(carried))
+        line = (
+            f"{head}: it still delivers the {len(carried)} parcel(s) on board "
+            f"({', '.join(carried[:5])}{', ...' if len(carried) > 5 else ''}) past that "
+            "budget, and takes no new work"
+        )
+        if left:
+            line += f"; not deliverable even so: {', '.join(left)} (see unassigned)"
+        out.append(line)
+    return out
 
 
 def _kept_scenario(
@@ -503,8 +563,12 @@ def replan_jobs(
     done: set[tuple[str, StopKind]],
     picked_by: dict[str, str],
     req: ReoptimiseCreate,
+    over_budget: Collection[str] = (),
 ) -> tuple[Scenario, set[str], Plan, list[list[int]]]:
-    """The courier jobs a re-plan routes (a parcel on board only its courier may deliver),
+    """The courier jobs a re-plan routes (a parcel on board only its courier may deliver;
+    a courier ``over_budget``, :func:`_replan_vehicles`, delivers only its parcels on board,
+    without the budget it is over: every other job needs :data:`NEW_WORK_SKILL`, which it
+    alone lacks),
     the jobs finished, the warm start (the stored plan's stops still to do, pinned where the
     stored plan pins them, by ``pinned_order_ids`` or for a parcel on board) and, per route,
     the stored place of each of its stops. Shared by the re-plan's task and its check before
@@ -534,6 +598,21 @@ def replan_jobs(
         else v
         for v in routing.vehicles
     ]
+    if over_budget:
+        # the budget stops new work, never the delivery of what the courier carries (it
+        # was left 1 m or 1 s: its parcels on board were left unassigned, undelivered)
+        jobs = [
+            job
+            if job.id in on_board
+            else job.model_copy(update={"required_skills": [*job.required_skills, NEW_WORK_SKILL]})
+            for job in jobs
+        ]
+        fleet = [
+            v.model_copy(update={"max_distance_m": None, "max_duration_s": None})
+            if v.id in over_budget
+            else v.model_copy(update={"skills": [*v.skills, NEW_WORK_SKILL]})
+            for v in fleet
+        ]
     routing = routing.model_copy(update={"orders": jobs, "vehicles": fleet})
     present = {j.id: j for j in jobs}
 
@@ -580,12 +659,11 @@ def replan_preview(
     done, picked_by, last_stop = _stops_done(old, req.now_s)
     cancelled, _ = _cancelled(old, scenario, completed, req)
     try:
-        updated = _kept_scenario(
-            scenario, cancelled, req, _replan_vehicles(scenario, req, old, last_stop)
-        )
+        vehicles, over = _replan_vehicles(scenario, req, old, last_stop)
+        updated = _kept_scenario(scenario, cancelled, req, vehicles)
         lines = _kept_lines(old, updated, cancelled)
         routing, _, initial, stored_stops = replan_jobs(
-            updated, lines, old, completed, done, picked_by, req
+            updated, lines, old, completed, done, picked_by, req, over
         )
     except (InputError, ValueError):
         return None
@@ -985,9 +1063,8 @@ def reoptimise(
     done, picked_by, last_stop = _stops_done(old, now)
     cancelled, too_late = _cancelled(old, scenario, completed, req)
 
-    updated = _kept_scenario(
-        scenario, cancelled, req, _replan_vehicles(scenario, req, old, last_stop)
-    )
+    vehicles, over = _replan_vehicles(scenario, req, old, last_stop)
+    updated = _kept_scenario(scenario, cancelled, req, vehicles)
     lines = _kept_lines(old, updated, cancelled)
     method = "kept"
     unfilled: list[str] = []
@@ -1030,7 +1107,7 @@ def reoptimise(
     # an order whose task ids are too long as allocated: a new order, or one of the stored plan
     with _reoptimise_fields([o.id for o in updated.orders], req, scenario):
         routing, finished, initial, stored_stops = replan_jobs(
-            updated, lines, old, completed, done, picked_by, req
+            updated, lines, old, completed, done, picked_by, req, over
         )
     previous = Plan(
         routes=[
@@ -1072,6 +1149,7 @@ def reoptimise(
         diagnosis=[
             *too_late.values(),
             *unfilled,
+            *over_budget_diagnosis(over, routing, plan, now),
             *route_diagnosis(plan),
             *stats.pin_notes,
             *stats.clock_notes,  # what the clock cut of a work-budgeted routing

@@ -2580,3 +2580,100 @@ def test_new_orders_past_the_order_line_cap_are_422(
             "request (max_order_lines)",
         }
     ]
+
+
+def _two_parcels_day(**limit: int) -> dict[str, Any]:
+    """A day of courier c1 (with a route ``limit``) picking up two parcels near its start
+    for deliveries 2 km on, and a spare courier c2 without one."""
+    courier = {"start_location": {"x": 0, "y": 0}, "capacity": [10]}
+    return {
+        "name": "over-budget",
+        "horizon": {"start_s": 0, "end_s": 28_800},
+        "travel": {"kind": "euclidean", "speed_m_per_s": 8.0},
+        "vehicles": [{"id": "c1", **courier, **limit}, {"id": "c2", **courier}],
+        "orders": [
+            {
+                "id": f"o{i}",
+                "location": {"x": 2000 + 500 * i, "y": 0},
+                "demand": [1],
+                "pickup": {"location": {"x": 400 + 100 * i, "y": 0}},
+            }
+            for i in (1, 2)
+        ],
+    }
+
+
+@pytest.mark.parametrize(
+    ("limit", "position", "over"),
+    [
+        # 600 m to the two pickups, then 9,500 m off the road: 10,100 m of 10,000 m
+        (
+            {"max_distance_m": 10_000},
+            {"x": 600, "y": 9500},
+            "max_distance_m 10000 m, 10100 m driven",
+        ),
+        # free again only at 4,000 s, its route left at 0: 4,000 s of 3,600 s on the road
+        ({"max_duration_s": 3600}, {"x": 600, "y": 0}, "max_duration_s 3600 s, 4000 s on the road"),
+    ],
+)
+@pytest.mark.parametrize("engine", ["greedy", "ortools"])
+def test_a_courier_over_budget_at_re_plan_time_still_delivers_what_it_carries(
+    client: TestClient,
+    keys: dict[str, dict[str, str]],
+    limit: dict[str, int],
+    position: dict[str, int],
+    over: str,
+    engine: str,
+) -> None:
+    """A courier over its max_distance_m or max_duration_s when re-planned was left 1 m or
+    1 s: the parcels on board, which no other courier may take, were left unassigned,
+    undelivered. The budget only stops new work: the courier delivers what it carries (past
+    the budget), takes no new order, and the diagnosis names it and the budget; a re-plan of
+    the re-plan (its budget stored as used up) does the same."""
+    routing = {"time_limit_s": 0.3, "seed": 1, "engine": engine}
+    scenario = _two_parcels_day(**limit)
+    answer = client.post(
+        "/v1/plans", json={"scenario": scenario, "routing": routing}, headers=keys["oms"]
+    )
+    assert answer.status_code == 200, answer.text
+    made = answer.json()
+    [route] = [r for r in made["plan"]["routes"] if r["stops"]]
+    assert route["vehicle_id"] == "c1" and route["start_s"] == 0, route
+    pickups = [s for s in route["stops"] if s["kind"] == "pickup"]
+    assert len(pickups) == 2
+    now = max(s["start_s"] for s in pickups) + 1  # both parcels on board
+    fresh = {
+        "id": "n1",
+        "location": {"x": 800, "y": 9500},
+        "demand": [1],
+        "pickup": {"location": {"x": 700, "y": 9500}},
+    }
+    free_s = 4000 if "max_duration_s" in limit else now
+    body = {
+        "now_s": now,
+        "new_orders": [fresh],
+        "courier_positions": [{"vehicle_id": "c1", "location": position, "available_s": free_s}],
+        "routing": routing,
+    }
+    plan_id = made["plan_id"]
+    for _ in range(2):  # the re-plan, then a re-plan of it
+        answer = client.post(f"/v1/plans/{plan_id}/reoptimise", json=body, headers=keys["oms"])
+        assert answer.status_code == 200, answer.text
+        result = answer.json()
+        stops = _stops_of(result["plan"])
+        assert stops.get("c1") == [("o1", "delivery"), ("o2", "delivery")] or stops.get("c1") == [
+            ("o2", "delivery"),
+            ("o1", "delivery"),
+        ], stops
+        assert result["plan"]["unassigned"] == [], result["plan"]["unassigned"]
+        assert ("n1", "pickup") in stops.get("c2", []), stops  # new work: the other courier
+        [line] = [d for d in result["diagnosis"] if d.startswith("courier c1 ")]
+        assert line.startswith(f"courier c1 is over its route budget at now_s {now} s (")
+        assert line.endswith(
+            ": it still delivers the 2 parcel(s) on board (o1, o2) past that budget, and "
+            "takes no new work"
+        ), line
+        assert over in line or "used up by an earlier re-plan" in line, line
+        plan_id, now = result["plan_id"], now + 1
+        body = {"now_s": now, "routing": routing}
+        over = "used up by an earlier re-plan"
