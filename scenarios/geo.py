@@ -93,7 +93,15 @@ MAX_ID_LENGTH = 200
 
 #: An id (of an order, node, SKU, vehicle, region...): 1 to :data:`MAX_ID_LENGTH`
 #: characters, no control character, not whitespace only.
-Id = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH), AfterValidator(_id_text)]
+#: The JSON Schema of an id says it is not blank (:func:`_id_text` checks it; a pattern
+#: checked by pydantic too would cost a regular expression per id).
+_NOT_BLANK_SCHEMA: dict[str, Any] = {"pattern": r"\S"}
+
+Id = Annotated[
+    str,
+    Field(min_length=1, max_length=MAX_ID_LENGTH, json_schema_extra=_NOT_BLANK_SCHEMA),
+    AfterValidator(_id_text),
+]
 #: An id of no set length (a stop's ``task_id``, ``<order id>:pickup`` by default): no
 #: control character, as :data:`Id`.
 ControlFreeId = Annotated[str, AfterValidator(_no_control_characters)]

@@ -235,3 +235,22 @@ def test_a_built_models_schema_is_not_walked_again(monkeypatch: pytest.MonkeyPat
     with pytest.raises(ValidationError) as err:
         adapter.validate_python([{"name": "ok"}, {"name": "s\x00"}])
     assert [(e["loc"], e["msg"]) for e in err.value.errors()] == [((1, "name"), NUL_REASON)]
+
+
+@given(IDS)
+def test_the_json_schema_of_an_id_says_what_is_refused_as_blank(value: str) -> None:
+    """The JSON Schema (and so the service's OpenAPI document) of an id or a region has a
+    ``pattern`` that a blank one fails, as the model refuses it (control characters aside:
+    the schema does not say those)."""
+    from scenarios.geo import Id
+
+    class Named(StrictModel):
+        id: Id
+        region: Id | None = None
+
+    schema = Named.model_json_schema()
+    [region] = [s for s in schema["properties"]["region"]["anyOf"] if s.get("type") == "string"]
+    pattern = schema["properties"]["id"]["pattern"]
+    assert region["pattern"] == pattern
+    if value and CONTROL.search(value) is None:
+        assert (re.search(pattern, value) is not None) == (_id_reason(value) is None), value
