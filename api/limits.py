@@ -106,7 +106,14 @@ def check_arrivals(settings: Settings, scenario: Scenario, *, field: str) -> Non
 def check_played_scenario(settings: Settings, scenario: Scenario, *, field: str) -> None:
     """422/413 for a scenario the twin plays in a job: fields a remote caller may not use,
     more orders than a job may hold, or more arrivals (see :func:`check_arrivals`), or no
-    orders and no arrivals at all."""
+    orders and no arrivals at all; more nodes, order lines or vehicles than a request may
+    hold (:func:`check_size`, before anything walks them)."""
+    check_size(
+        settings,
+        nodes=(f"{field}.nodes", len(scenario.nodes)),
+        lines=(f"{field}.orders", scenario.orders),
+        vehicles=(f"{field}.vehicles", len(scenario.vehicles)),
+    )
     check_scenario(scenario, field=field)
     check_orders(settings, scenario, field=f"{field}.orders", sync=False)
     check_arrivals(settings, scenario, field=field)

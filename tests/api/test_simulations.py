@@ -1096,3 +1096,26 @@ def test_the_study_endpoints_take_their_own_policies_whatever_the_service_import
     assert answer.status_code == 422, answer.text
     assert [d["field"] for d in answer.json()["detail"]] == ["candidates.1.policy"]
     assert client.get("/v1/jobs", headers=planner).json()["count"] == 0
+
+
+@pytest.mark.parametrize("path", ["/v1/simulations", "/v1/whatif", "/v1/policies/evaluate"])
+def test_a_played_scenario_past_the_vehicle_cap_is_422_naming_it(
+    settings: Settings, make_client: Any, path: str
+) -> None:
+    """The twin's scenarios count their nodes, order lines and vehicles as a plan's do
+    (max_nodes, max_order_lines, max_vehicles; session 77): a 422 before anything is queued."""
+    body = _example(WHATIF_EXAMPLE if path == "/v1/whatif" else SIMULATION_EXAMPLE)
+    if path == "/v1/policies/evaluate":
+        body = {"scenario": body["scenario"], "policies": ["greedy"], "seeds": [1]}
+    count = len(body["scenario"]["vehicles"])
+    capped = Settings(**{**settings.model_dump(), "max_vehicles": count - 1, "auth_enabled": False})
+    client = make_client(capped)
+    answer = client.post(path, json=body)
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"] == [
+        {
+            "field": "scenario.vehicles",
+            "reason": f"{count} vehicles; at most {count - 1} per request (max_vehicles)",
+        }
+    ]
+    assert client.get("/v1/jobs").json()["count"] == 0
