@@ -203,7 +203,7 @@ def test_no_file_is_named_without_a_command_reading_one(field: str) -> None:
 def test_a_nul_in_a_string_that_is_not_an_id_exits_2_naming_the_field(tmp_path: Path) -> None:
     """A region or a skill holding a NUL was a 422 over HTTP but routed and allocated by the
     CLI: now exit 2, one line naming the file and the field, in the words of the HTTP 422."""
-    from scenarios.geo import NUL_REASON
+    from scenarios.geo import CONTROL_CHARACTERS_REASON, NUL_REASON
 
     data = json.loads(json.dumps(FAR_AND_DEAR))
     data["vehicles"][0]["skills"] = ["bike", "c\x00ld"]
@@ -223,4 +223,5 @@ def test_a_nul_in_a_string_that_is_not_an_id_exits_2_naming_the_field(tmp_path: 
     }
     bad = _write(tmp_path / "request.json", request)
     line = _error_line(["allocate", str(bad), "--time-limit", "1", "--out", "-"])
-    assert line == f"error: {bad}: orders.0.region: {NUL_REASON}"
+    # a region is an id since session 77: the words of an id's control character
+    assert line == f"error: {bad}: orders.0.region: {CONTROL_CHARACTERS_REASON}"
