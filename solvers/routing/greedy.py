@@ -39,6 +39,9 @@ when nothing else goes in: the routes may have come near it).
 With a deadline, a construction stops there only once it has had :data:`GRACE_S` of CPU time
 (its thread's): one that starts at or past it, or loses the CPU on a busy machine, still
 inserts: an order that fits in a moment is not left out for want of time that was never had.
+The grace ends too where its plan, as the answer, would come past the call's time limit
+(:attr:`GreedyBuilder.grace_end`, when given): it makes the most of a starved start, never a
+late answer.
 Past its deadline and its grace it stops pricing too (the first pricing of every order into
 every route takes 0.05 s at 2,000 orders), and does not start the constructions that might
 improve its plan (the second by priority, the one after dropping routes too dear for their
@@ -185,6 +188,7 @@ class GreedyBuilder:
         grace_s: float | None = None,
         by_priority: bool = False,
         reserve_per_order_s: float = 0.0,
+        grace_end: float | None = None,
     ) -> None:
         self.p = problem
         self.by_priority = by_priority
@@ -192,6 +196,11 @@ class GreedyBuilder:
         self.initial = {v: list(s) for v, s in (initial or {}).items() if s}
         self.deadline = deadline
         self.grace_s = GRACE_S if grace_s is None else grace_s
+        #: a ``time.perf_counter()`` value that ends the grace too (brought forward as the
+        #: deadline is, :meth:`past_deadline`): the latest an answer built on this
+        #: construction can still come within its time limit (None: the grace is CPU time
+        #: only)
+        self.grace_end = grace_end
         #: the deadline comes this much earlier per order routed: the time the plan's
         #: decoding and validation will take after it, which grows with the orders placed
         self.reserve_per_order_s = reserve_per_order_s
@@ -525,21 +534,27 @@ class GreedyBuilder:
         default the clock's), on a problem that looks at it (not :func:`always_completes`):
         brought forward by :attr:`reserve_per_order_s` per order routed and by the longest
         step so far (:attr:`step_s`)."""
-        if self.deadline is None or self.whole:
+        return self._past(self.deadline, now)
+
+    def _past(self, deadline: float | None, now: float | None = None) -> bool:
+        """Whether ``deadline`` has passed, brought forward as in :meth:`past_deadline`."""
+        if deadline is None or self.whole:
             return False
-        end = self.deadline - self.reserve_per_order_s * self.routed_orders - self.step_s
+        end = deadline - self.reserve_per_order_s * self.routed_orders - self.step_s
         return (time.perf_counter() if now is None else now) > end
 
     def _stopped(self, cpu_from: float) -> bool:
         """Whether a construction that has its grace once its thread's CPU clock reads
         ``cpu_from`` stops now: past its deadline (less the longest step since the last
         look, :attr:`step_s`), or cancelled (:mod:`solvers.cancel`: as at the deadline), and
-        its grace had."""
+        its grace had, or ended by :attr:`grace_end`."""
         now = time.perf_counter()
         if self._looked is not None and now - self._looked > self.step_s:
             self.step_s = now - self._looked
         self._looked = now
-        return (self.past_deadline(now) or cancelled()) and time.thread_time() >= cpu_from
+        return (self.past_deadline(now) or cancelled()) and (
+            time.thread_time() >= cpu_from or self._past(self.grace_end, now)
+        )
 
     def _score(self, routes: Mapping[int, Sequence[int]], left: Sequence[int]) -> tuple[int, int]:
         """(drop weight of the mandatory orders left out, cost incl. optional penalties)."""

@@ -422,6 +422,10 @@ def _solve_routes(
         deadline - construction_reserve_s(len(problem.orders), 0) - repair_share_s - whole_s
     )
     per_routed_s = RESERVE_PER_ROUTED_S - RESERVE_PER_LEFT_S
+    # the construction's grace (GRACE_S of CPU time past its deadline) ends where its plan,
+    # as the answer, would come late: 0.05 s of CPU from a start near the deadline (1,000
+    # orders at 0.1 s: the matrix took half the limit) answered 0.013-0.024 s late
+    answer_end = deadline - construction_reserve_s(len(problem.orders), 0) - whole_s
     stats.build_s = time.perf_counter() - t0
 
     # the greedy plan: the fallback, and where the search starts (built later, only if the
@@ -442,7 +446,7 @@ def _solve_routes(
         or _pyvrp_misprices_breaks(problem)
     ):
         seed_routes, seed_left, seed_why = _greedy(
-            problem, settings, construction_end, stats, per_routed_s
+            problem, settings, construction_end, stats, per_routed_s, answer_end
         )
         if (
             engine.name != "greedy"
@@ -487,7 +491,7 @@ def _solve_routes(
         if left_s < need_s and not start_only:
             if seed_routes is None:
                 seed_routes, seed_left, seed_why = _greedy(
-                    problem, settings, construction_end, stats, per_routed_s
+                    problem, settings, construction_end, stats, per_routed_s, answer_end
                 )
             routes = seed_routes
             name = f"greedy (no time left for {engine.name})"
@@ -933,11 +937,15 @@ def _greedy(
     deadline: float,
     stats: SolveStats,
     per_order_s: float = 0.0,
+    grace_end: float | None = None,
 ) -> tuple[dict[int, list[int]], list[int], dict[int, str]]:
     """The greedy plan by ``deadline`` (brought forward by ``per_order_s`` per order routed):
     routes, orders left out, and why some of them are left out where the usual reason does
     not say it (:data:`LATE`: the deadline came first; a shipment of a split order taken off
     with the rest of its order, :func:`_whole`).
+
+    ``grace_end``: where the constructions' grace past ``deadline`` ends at the latest
+    (:attr:`~solvers.routing.greedy.GreedyBuilder.grace_end`; None: their CPU time only).
 
     With a warm start (``settings.initial``) it is the cheaper by the objective (mandatory
     orders first, :func:`_value`) of two constructions: the warm start's routes with the other
@@ -948,7 +956,7 @@ def _greedy(
     if not problem.orders:
         return {}, [], {}
     routes, left, why = _construct(
-        problem, settings, settings.initial, deadline, stats, per_order_s
+        problem, settings, settings.initial, deadline, stats, per_order_s, grace_end
     )
     pins = {
         vi: kept
@@ -957,7 +965,7 @@ def _greedy(
     }
     if LATE in why.values() or pins == settings.initial or time.perf_counter() >= deadline:
         return routes, left, why
-    afresh = _construct(problem, settings, pins, deadline, SolveStats(), per_order_s)
+    afresh = _construct(problem, settings, pins, deadline, SolveStats(), per_order_s, grace_end)
     if LATE not in afresh[2].values() and _value(problem, settings, afresh[0]) < _value(
         problem, settings, routes
     ):
@@ -976,14 +984,19 @@ def _construct(
     deadline: float,
     stats: SolveStats,
     per_order_s: float = 0.0,
+    grace_end: float | None = None,
 ) -> tuple[dict[int, list[int]], list[int], dict[int, str]]:
     """Cheapest insertion of every order into the ``initial`` routes by ``deadline`` (brought
-    forward by ``per_order_s`` per order routed), split orders made whole: routes, orders
-    left out, and why some of them are (:func:`_greedy`)."""
+    forward by ``per_order_s`` per order routed; its grace ends by ``grace_end``), split
+    orders made whole: routes, orders left out, and why some of them are (:func:`_greedy`)."""
     from solvers.routing.greedy import GreedyBuilder
 
     builder = GreedyBuilder(
-        problem, initial=initial or None, deadline=deadline, reserve_per_order_s=per_order_s
+        problem,
+        initial=initial or None,
+        deadline=deadline,
+        reserve_per_order_s=per_order_s,
+        grace_end=grace_end,
     )
     routes, left = builder.build()
     late = frozenset(left) if builder.timed_out else frozenset()

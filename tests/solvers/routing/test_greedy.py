@@ -117,6 +117,30 @@ def test_a_construction_past_its_deadline_with_its_grace_had_prices_nothing(
     assert priced and routes and not left
 
 
+def test_the_grace_ends_where_the_answer_would_come_late(
+    c101_25: Scenario, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A construction past its deadline had its grace of CPU time whatever the wall clock
+    said: started near the deadline (1,000 orders at 0.1 s: the travel matrix took half the
+    limit) it answered 0.013-0.024 s late. Its grace now ends at ``grace_end`` too, the last
+    moment its plan can answer in time; before it the grace holds as it did."""
+    import time
+
+    from solvers.routing import greedy
+
+    monkeypatch.setattr(greedy, "ALWAYS_COMPLETE_SIZE", 0)  # it looks at its deadline
+    p = build_problem(c101_25)
+    past = time.perf_counter() - 1.0
+    late = GreedyBuilder(p, deadline=past, grace_s=3600.0, grace_end=past)
+    routes, left = late.build()
+    assert late.timed_out
+    assert (routes, left) == ({}, list(range(len(p.orders))))
+    # the answer's end still ahead: the grace holds past the deadline
+    room = GreedyBuilder(p, deadline=past, grace_s=3600.0, grace_end=time.perf_counter() + 3600)
+    routes, left = room.build()
+    assert not room.timed_out and routes and not left
+
+
 def test_no_construction_starts_past_the_deadline_after_dropping_dear_routes(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

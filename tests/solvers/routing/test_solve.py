@@ -1256,11 +1256,15 @@ def test_the_construction_ends_before_the_reserve_for_decoding_and_validating(
     clock = solve_clock(monkeypatch)
     monkeypatch.setattr(solve_module, "_pyvrp_needs_greedy", lambda problem: True)
     deadlines: list[tuple[float, float]] = []
+    grace_ends: list[float | None] = []
     real_greedy = solve_module._greedy
 
-    def noting(problem: Any, settings: Any, deadline: float, stats: Any, per: float) -> Any:
+    def noting(
+        problem: Any, settings: Any, deadline: float, stats: Any, per: float, grace_end: Any
+    ) -> Any:
         deadlines.append((deadline, per))
-        return real_greedy(problem, settings, deadline, stats, per)
+        grace_ends.append(grace_end)
+        return real_greedy(problem, settings, deadline, stats, per, grace_end)
 
     monkeypatch.setattr(solve_module, "_greedy", noting)
     engine_class = PyVRPEngine if engine == "pyvrp" else ORToolsEngine
@@ -1276,6 +1280,11 @@ def test_the_construction_ends_before_the_reserve_for_decoding_and_validating(
         keeps = solve_module.construction_reserve_s(n, routed)
         assert end <= clock[0] + limit - keeps + 1e-9
         assert end == pytest.approx(clock[0] + limit - keeps, abs=1e-9)
+    # its grace past that deadline ends where the answer would come late (no repair share
+    # and no split orders here: the same moment)
+    [grace_end] = grace_ends
+    keeps = solve_module.construction_reserve_s(n, 0)
+    assert grace_end == pytest.approx(clock[0] + limit - keeps, abs=1e-9)
     assert plan.engine == f"greedy (no time left for {engine})"
     assert validate_plan(c101_25, plan).ok
 

@@ -175,3 +175,29 @@ def test_optional_orders_the_clock_cut_leave_a_feasible_plan_marked_time_limited
     assert validate_plan(s, plan).ok
     assert plan.status is PlanStatus.FEASIBLE and plan.time_limited
     assert plan.unassigned and {u.detail for u in plan.unassigned} == {LATE}
+
+
+def test_the_constructions_grace_ends_where_the_answer_would_come_late(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The construction's clock says the answer's time is up from its start, its CPU clock
+    never moves (its grace of CPU time never runs out): it routed all 130 orders, however
+    long that took past the time limit (1,000 orders at 0.1 s: 0.013-0.024 s late). It now
+    stops at its first look, every order "not placed", the plan valid and on time."""
+    from types import SimpleNamespace
+
+    from solvers.routing import greedy
+    from solvers.routing.solve import LATE
+
+    s = optional_city()
+    assert not always_completes(build_problem(s))
+    clock = SimpleNamespace(
+        perf_counter=lambda: time.perf_counter() + 3600, thread_time=lambda: 0.0
+    )
+    monkeypatch.setattr(greedy, "time", clock)
+    plan, stats = solve_routes_with_stats(s, RoutingParams(engine="greedy", time_limit_s=60))
+    assert validate_plan(s, plan).ok
+    assert not plan.routes and plan.time_limited
+    assert len(plan.unassigned) == len(s.orders)
+    assert {u.detail for u in plan.unassigned} == {LATE}
+    assert any("time limit reached while building" in note for note in stats.notes), stats.notes
