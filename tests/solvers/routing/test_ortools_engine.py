@@ -9,7 +9,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from ortools.constraint_solver import pywrapcp
+from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
 from scenarios import (
     Break,
@@ -609,3 +609,35 @@ def test_a_search_from_a_plan_with_no_route_still_serves_the_mandatory_orders(
     result = ORToolsEngine().solve(p, EngineSettings(time_limit_s=UNHURRIED_S, seed_routes={}))
     assert result.feasible and "started from the greedy plan (no route" in result.detail
     assert sorted(t for seq in result.routes.values() for t in seq) == list(range(len(p.tasks)))
+
+
+#: the status of a search that reached its time limit with no solution
+TIMEOUT = routing_enums_pb2.RoutingSearchStatus.ROUTING_FAIL_TIMEOUT
+
+
+@pytest.mark.parametrize("status", [TIMEOUT, 3])
+def test_a_seeded_search_that_timed_out_starts_no_search_of_its_own(
+    c101_25: Scenario, status: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The search from the greedy plan reached its time limit with no solution (a 2,400-order
+    city day with breaks at 10 s): OR-Tools then ran its own first solution on the 0.01 s
+    left, which took as long as a completion of the plan, and the answer came late. Timed
+    out, it now returns no solution at once (the solve answers with the greedy plan); a seed
+    rejected for another reason (status 3, ROUTING_FAIL) still gets OR-Tools' own search."""
+    fresh: list[int] = []
+    real_solve = pywrapcp.RoutingModel.SolveWithParameters
+
+    def counted(self: Any, params: Any) -> Any:
+        fresh.append(1)
+        return real_solve(self, params)
+
+    monkeypatch.setattr(pywrapcp.RoutingModel, "SolveFromAssignmentWithParameters", lambda *a: None)
+    monkeypatch.setattr(pywrapcp.RoutingModel, "status", lambda self: status)
+    monkeypatch.setattr(pywrapcp.RoutingModel, "SolveWithParameters", counted)
+    cap_ortools(monkeypatch)  # its own search ends after its solutions, not on the clock
+    result = ORToolsEngine().solve(build_problem(c101_25), EngineSettings(time_limit_s=UNHURRIED_S))
+    if status == TIMEOUT:
+        assert not fresh and not result.feasible
+        assert "no time left for a first solution of its own" in result.detail
+    else:
+        assert fresh and result.feasible
