@@ -621,9 +621,9 @@ def test_a_seeded_search_that_timed_out_starts_no_search_of_its_own(
 ) -> None:
     """The search from the greedy plan reached its time limit with no solution (a 2,400-order
     city day with breaks at 10 s): OR-Tools then ran its own first solution on the 0.01 s
-    left, which took as long as a completion of the plan, and the answer came late. Timed
-    out, it now returns no solution at once (the solve answers with the greedy plan); a seed
-    rejected for another reason (status 3, ROUTING_FAIL) still gets OR-Tools' own search."""
+    left, 0.10 s past the deadline there. Timed out, it now returns no solution at once (the
+    solve answers with the greedy plan); a seed rejected for another reason (status 3,
+    ROUTING_FAIL) still gets OR-Tools' own search."""
     fresh: list[int] = []
     real_solve = pywrapcp.RoutingModel.SolveWithParameters
 
