@@ -31,11 +31,6 @@ made on first use), and callers may pass the travel matrices as nested lists (``
 routes are quoted without numpy at all (a row is read at the route's nodes by one
 ``operator.itemgetter`` per cache). Every path computes the same floating-point values in the
 same order, so the answers are identical bit for bit.
-
-On days whose travel factor changes over time a cache may time its way home at the factor
-when the courier leaves for it (``home_factor``, :func:`build_route_cache`); its quotes are
-then :func:`_quote_home`'s, which skips no position (leaving later may get the courier home
-earlier: the bounds above do not hold). Caches without it are quoted as above.
 """
 
 from __future__ import annotations
@@ -132,14 +127,12 @@ class RouteCache:
         "breaks",
         "dep_list",
         "factor",
-        "home_factor",
         "late_after_list",
         "lateness_list",
         "lateness_total",
         "loc_list",
         "max_delay_list",
         "max_slack",
-        "nodes",
         "slack_cum_list",
         "start_list",
         "wait_cum_list",
@@ -191,10 +184,6 @@ class RouteCache:
         self._travel_rows: _TravelRows | None = None
         self._gathers: tuple[Gather, Gather] | None = None
         self._metres: tuple[list[int], list[float]] | None = None
-        #: Set by :func:`build_route_cache` for a time-dependent way home (see there), else None.
-        self.home_factor: Callable[[float], float] | None = None
-        #: Each node's earliest and latest start and service, set with ``home_factor``.
-        self.nodes: BreakNodes | None = None
 
     def _array(
         self, name: str, values: list[float] | list[int] | list[list[float]]
@@ -375,17 +364,12 @@ def build_route_cache(
     factor: float,
     duration_rows: Rows | None = None,
     is_break: Sequence[bool] | None = None,
-    home_factor: Callable[[float], float] | None = None,
 ) -> RouteCache:
     """Forward pass over the remaining stops (expected times, no noise).
 
     ``is_break``: which stops are driver breaks, taken where the courier is (their
     ``stop_loc`` is the location before them); quotes then price an insertion right before a
     break with the break at the inserted stop's door (see :class:`BreakNodes`).
-    ``home_factor``: the travel factor by departure time, for days whose factor changes over
-    time: the way home is timed at the factor when the courier leaves its last stop (as the
-    twin drives it), the other legs at ``factor``; quotes then play each position forward
-    (see :func:`_quote_home`). None: every leg at ``factor``.
     """
     cache = _build_route_cache(
         anchor_loc=anchor_loc,
@@ -401,21 +385,14 @@ def build_route_cache(
         duration=duration,
         factor=factor,
         duration_rows=duration_rows,
-        home_factor=home_factor,
     )
-    if (is_break is not None and any(is_break)) or home_factor is not None:
-        flags = [False] * len(stop_loc) if is_break is None else list(map(bool, is_break))
-        nodes = BreakNodes(
-            is_break=[False, *flags, False],
+    if is_break is not None and any(is_break):
+        cache.breaks = BreakNodes(
+            is_break=[False, *map(bool, is_break), False],
             earliest=[-INF, *map(float, earliest), -INF],
             latest=[INF, *map(float, latest), shift_end_s],
             service=[0.0, *map(float, service), 0.0],
         )
-        if is_break is not None and any(is_break):
-            cache.breaks = nodes
-        if home_factor is not None:
-            cache.home_factor = home_factor
-            cache.nodes = nodes
     return cache
 
 
@@ -434,7 +411,6 @@ def _build_route_cache(
     duration: NDArray[np.int32],
     factor: float,
     duration_rows: Rows | None = None,
-    home_factor: Callable[[float], float] | None = None,
 ) -> RouteCache:
     """:func:`build_route_cache` without the breaks."""
     m = len(stop_loc)
@@ -464,7 +440,7 @@ def _build_route_cache(
         lat[k + 1] = latest[k]
         acc = acc + (s - a)
         wait_cum[k + 1] = acc
-    a = t + hops[m] * (factor if home_factor is None or not math.isfinite(t) else home_factor(t))
+    a = t + hops[m] * factor
     arr[m + 1] = start[m + 1] = dep[m + 1] = a
     lat[m + 1] = shift_end_s
     if not math.isfinite(a):
@@ -698,17 +674,6 @@ def quote_insertion(
     once (see :func:`_detour_free`). ``first_only``: only the positions whose first stop (a
     pickup, or the delivery alone) comes right after the anchor.
     """
-    if cache.home_factor is not None:
-        return _quote_home(
-            cache,
-            job,
-            capacity=capacity,
-            duration=duration,
-            distance=distance,
-            rates=rates,
-            rows=rows,
-            first_only=first_only,
-        )
     if first_only or len(cache.loc_list) - 2 <= SMALL_ROUTE or cache.breaks is not None:
         if (
             cache.max_slack + EPS < job.delivery_service
@@ -849,17 +814,6 @@ def _quote_loops(
     """Scalar version of :func:`_quote_numpy` (fast for short routes; ``symmetric``,
     ``shortcut_s`` and ``first_only``: see :func:`quote_insertion`; ``slack_checked``: the
     caller took the no-slack exit where it could, so its leg check is not read again)."""
-    if cache.home_factor is not None:
-        return _quote_home(
-            cache,
-            job,
-            capacity=capacity,
-            duration=duration,
-            distance=distance,
-            rates=rates,
-            rows=rows,
-            first_only=first_only,
-        )
     q = job.demand
     cap: Sequence[float] = capacity.tolist() if isinstance(capacity, np.ndarray) else capacity
     for qk, ck in zip(q, cap, strict=True):
@@ -1372,221 +1326,6 @@ def _quote_empty(
     )
 
 
-def _quote_home(
-    cache: RouteCache,
-    job: JobSpec,
-    *,
-    capacity: FloatArray | Sequence[float],
-    duration: NDArray[np.int32],
-    distance: NDArray[np.int32],
-    rates: CostRates,
-    rows: tuple[Rows, Rows] | None = None,
-    first_only: bool = False,
-) -> Quote:
-    """:func:`_quote_loops` for a route whose way home is timed at the factor when the
-    courier leaves for home (``cache.home_factor``): every position is priced, none skipped.
-
-    Leaving later may then get the courier home earlier (a step down in the factor), so the
-    route's added time may be negative: the no-slack exit and the lower bounds that skip
-    positions assume it is not, and are not used. Each position is played forward from node
-    ``i`` through the pickups, the stops up to node ``j`` and the delivery; on a route
-    without breaks, a delay (not negative) at the next node is then priced by the
-    forward-slack formulas, as :func:`_quote_loops` prices it (late stops later by it in full:
-    an upper bound, as there), and the way home played from node ``m``'s departure that much
-    later (less the waiting between); otherwise (breaks, or there earlier than before) the
-    play goes on to the node where it is back on the old route or home. A position is
-    feasible as there: the pickups start before their nodes close, no stop on time becomes
-    late, the parcel fits on board, and the courier is home no later than the home's slack
-    allows (``max_delay`` at home: by the shift end, or no later than before if it was past
-    it). Ties go to the first position in (case, i, j) order, as there.
-    """
-    q = job.demand
-    cap: Sequence[float] = capacity.tolist() if isinstance(capacity, np.ndarray) else capacity
-    for qk, ck in zip(q, cap, strict=True):
-        if qk > ck + EPS:
-            return NO_CAPACITY
-    nodes = cache.nodes
-    home_factor = cache.home_factor
-    assert nodes is not None and home_factor is not None
-    dur: Rows | NDArray[np.int32]
-    dist: Rows | NDArray[np.int32]
-    dur, dist = (rows[0], rows[1]) if rows is not None else (duration, distance)
-    loc = cache.loc_list
-    m = len(loc) - 2
-    home = loc[m + 1]
-    f = cache.factor
-    arr = cache.arr_list
-    dep = cache.dep_list
-    start = cache.start_list
-    lateness = cache.lateness_list
-    is_break = nodes.is_break
-    earliest = nodes.earliest
-    latest = nodes.latest
-    service = nodes.service
-    old_home = arr[m + 1]
-    home_limit = cache.max_delay_list[m + 1] + EPS
-    metres_to = [0.0]  # the old route's metres from the anchor to each node
-    for a, b in pairwise(loc):
-        metres_to.append(metres_to[-1] + float(dist[a][b]))
-    # Without breaks, a delay d >= 0 at node k's arrival is priced as _quote_loops prices it
-    # (the forward-slack formulas: refused beyond what the stops from k on absorb, the late
-    # ones later by what is left of it) and only the way home is played: leaving node m that
-    # much later, as the waiting before it leaves (O(1) a position). stops_delay[k]: the
-    # largest arrival delay at node k the stops from k on absorb (home left out).
-    stops_delay: list[float] | None = None
-    if cache.breaks is None:
-        slack_cum = cache.slack_cum_list
-        wc = cache.wait_cum_list
-        stops_delay = [INF] * (m + 2)
-        suffix = INF
-        for k in range(m, 0, -1):
-            sc = slack_cum[k]
-            if sc < suffix:
-                suffix = sc
-            stops_delay[k] = suffix - wc[k - 1]
-        late_after = cache.late_after_list
-        total_wait = wc[m]
-    chain = job.chain_loc
-    # fits[k]: the parcel fits on board after node k (it is on board from its pickups to
-    # its delivery); float addition is monotone: if the heaviest load fits, all do
-    fits = [True] * (m + 1)
-    if chain and q:
-        cap_eps = [ck + EPS for ck in cap]
-        if any(mx + qk > ce for mx, qk, ce in zip(cache.load_max, q, cap_eps, strict=True)):
-            for col, qk, ce in zip(cache.load_cols, q, cap_eps, strict=True):
-                fits = [ok and x + qk <= ce for ok, x in zip(fits, col, strict=True)]
-    d = job.delivery_loc
-    e_d = job.delivery_earliest
-    l_d = job.delivery_latest
-    s_d = job.delivery_service
-    per_km = rates.per_km
-    per_hour = rates.per_hour
-    per_min = rates.lateness_per_min
-
-    def visit(k: int, t: float, cur: int) -> tuple[float, int, float, float] | None:
-        """Old node ``k`` after leaving ``cur`` at ``t``: (departure, location, extra
-        lateness, metres), None if a stop on time would be late."""
-        here = cur if is_break[k] else loc[k]
-        s = t + float(dur[cur][here]) * f
-        ek = earliest[k]
-        if s < ek:
-            s = ek
-        lk = latest[k]
-        if s > lk + EPS and start[k] <= lk + EPS:
-            return None
-        x = s - lk
-        return s + service[k], here, (x if x > 0.0 else 0.0) - lateness[k], float(dist[cur][here])
-
-    def deliver(i: int, j: int, t: float, cur: int, metres: float, late: float) -> Priced | None:
-        """The delivery after node ``j`` leaving ``cur`` at ``t``, then the rest of the route
-        and the way home (``metres`` and ``late`` so far from node ``i``)."""
-        metres += float(dist[cur][d])
-        start_d = t + float(dur[cur][d]) * f
-        if start_d < e_d:
-            start_d = e_d
-        own = start_d - l_d
-        late += own if own > 0.0 else 0.0
-        t = start_d + s_d
-        cur = d
-        k = j + 1
-        if stops_delay is not None and k <= m:
-            here = loc[k]
-            delta = t + float(dur[d][here]) * f - arr[k]
-            if delta >= 0.0:  # (else: there earlier than before, played on below)
-                if delta > stops_delay[k] + EPS:
-                    return None
-                late += delta * late_after[k]
-                metres += float(dist[d][here]) - (metres_to[k] - metres_to[i])
-                gone = delta - (total_wait - wc[j])  # the delay leaving node m
-                if gone > 0.0:
-                    t = dep[m] + gone
-                    back = t + float(dur[loc[m]][home]) * (
-                        home_factor(t) if math.isfinite(t) else f
-                    )
-                    end = back - old_home
-                    if end > home_limit:
-                        return None
-                else:
-                    end = 0.0
-                cost = per_km * metres / 1000.0 + per_hour * end / 3600.0 + per_min * late / 60.0
-                return cost, start_d, late, metres, end
-        while k <= m:
-            step = visit(k, t, cur)
-            if step is None:
-                return None
-            t, cur, extra, dm = step
-            late += extra
-            metres += dm
-            if t == dep[k] and cur == loc[k]:
-                # back on the old route, where and when it was: the rest is as it was
-                metres -= metres_to[k] - metres_to[i]
-                end = 0.0
-                break
-            k += 1
-        else:
-            metres += float(dist[cur][home])
-            hop = float(dur[cur][home])
-            back = t + hop * (home_factor(t) if math.isfinite(t) else f)
-            end = back - old_home
-            if end > home_limit:
-                return None
-            metres -= metres_to[m + 1] - metres_to[i]
-        # _cost_cents inlined (as in _quote_loops)
-        cost = per_km * metres / 1000.0 + per_hour * end / 3600.0 + per_min * late / 60.0
-        return cost, start_d, late, metres, end
-
-    found: list[tuple[int, int, Priced]] = []  # (i, j, priced): case A then case B, in order
-    case_b: list[tuple[int, int, Priced]] = []
-    for i in range(1 if first_only else m + 1):
-        t = dep[i]
-        cur = loc[i]
-        metres = 0.0
-        ok = True
-        for e, x in enumerate(chain):
-            metres += float(dist[cur][x])
-            t = t + float(dur[cur][x]) * f
-            ce = job.chain_earliest[e]
-            t = t if t >= ce else ce
-            if t > job.latest(e) + EPS:
-                ok = False  # the node has closed for good by then
-                break
-            t = t + job.chain_service[e]
-            cur = x
-        if not ok:
-            continue
-        late = 0.0
-        for j in range(i, m + 1 if chain else i + 1):
-            if j > i:
-                step = visit(j, t, cur)
-                if step is None:
-                    break  # a stop on time would be late: so with every later delivery
-                t, cur, extra, dm = step
-                late += extra
-                metres += dm
-            if not fits[j]:
-                break  # the parcel does not fit after node j: nor with a later delivery
-            priced = deliver(i, j, t, cur, metres, late)
-            if priced is not None and priced[0] < INF:
-                (found if j == i else case_b).append((i, j, priced))
-    best: tuple[int, int, Priced] | None = None
-    for cand in (*found, *case_b):
-        if best is None or cand[2][0] < best[2][0]:
-            best = cand
-    if best is None:
-        return NO_POSITION
-    i, j, (cost, start_d, late, metres, end) = best
-    return Quote(
-        feasible=True,
-        cost_delta_cents=cost + rates.fixed,
-        pickup_after=i,
-        delivery_after=j,
-        delivery_start_s=start_d,
-        lateness_s=late,
-        distance_delta_m=metres,
-        end_delay_s=end,
-    )
-
-
 def _quote_numpy(
     cache: RouteCache,
     job: JobSpec,
@@ -1598,7 +1337,7 @@ def _quote_numpy(
 ) -> Quote:
     """Vectorised over all (pickup, delivery) position pairs (fast for long routes; a route
     with breaks is quoted by :func:`_quote_loops`)."""
-    if cache.breaks is not None or cache.home_factor is not None:
+    if cache.breaks is not None:
         return _quote_loops(
             cache, job, capacity=capacity, duration=duration, distance=distance, rates=rates
         )

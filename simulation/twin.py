@@ -149,14 +149,9 @@ S_UNSERVED = int(OrderStatus.UNSERVED)
 #:    end once the day's last order was lost). Days on which an order may be lost or
 #:    unfilled at pick: a node that closes for good (version 10's days), a stock
 #:    discrepancy, or stock modelled (a line a plan's allocation leaves short is unfilled
-#:    at pick when no other node has it); a node outage lasting to the horizon's end
+#:    at pick when no other node has it); and a node outage lasting to the horizon's end
 #:    closes its node for good (it reopened in the day's overtime and picked there, keeping
-#:    the day open): days with such an outage; and quotes, route caches and planned costs
-#:    time a courier's way home at the travel factor when it leaves its last stop for home,
-#:    as the twin drives it (until then at the factor of the route's start: a quote could
-#:    price the way home after a rush hour began at the factor before it). Days whose travel
-#:    factor changes over time (a travel profile with more than one factor, or a slowdown
-#:    with a window)
+#:    the day open): days with such an outage
 TWIN_VERSION = 11
 
 
@@ -166,8 +161,7 @@ def twin_version(scenario: Scenario) -> int:
     # breaks); version 9 only days with an order needing a skill some courier lacks or with a
     # vehicle ending elsewhere than it starts; version 10 only days with a node that closes
     # for good; version 11 only days on which an order may be lost or unfilled at pick
-    # (a superset of version 10's: none plays under version 10 now) or whose travel factor
-    # changes over time
+    # (a superset of version 10's: none plays under version 10 now)
     if _version_11_days(scenario):
         return TWIN_VERSION
     if _version_9_days(scenario):
@@ -179,26 +173,14 @@ def _version_11_days(scenario: Scenario) -> bool:
     """Whether twin version 11 may play days of ``scenario`` differently from version 10: an
     order may be lost (a node closes for good) or unfilled at pick (a stock discrepancy; or
     stock modelled, where a line a plan's allocation leaves short is re-sourced at pick, or
-    unfilled; a node outage lasting to the horizon's end), or the travel factor changes over
-    time (the way home's factor)."""
+    unfilled; a node outage lasting to the horizon's end)."""
     end_s = scenario.horizon.end_s
     return (
-        time_dependent_travel(scenario)
-        or _version_10_days(scenario)
+        _version_10_days(scenario)
         or scenario.stochastic.stock_discrepancy_prob > 0.0
         or any(node.inventory for node in scenario.nodes)
         or any(outage.window.end_s >= end_s for outage in scenario.stochastic.node_outages)
     )
-
-
-def time_dependent_travel(scenario: Scenario) -> bool:
-    """Whether the travel factor of ``scenario``'s days changes over time: a travel profile
-    (in use) with more than one factor, or a slowdown (not 1) with a window."""
-    stoch = scenario.stochastic
-    if any(slow.window is not None and slow.factor != 1.0 for slow in stoch.travel_slowdowns):
-        return True
-    profile = scenario.travel.profile
-    return stoch.use_travel_profile and len({p.duration_factor for p in profile}) > 1
 
 
 def _version_10_days(scenario: Scenario) -> bool:
@@ -837,11 +819,6 @@ class DispatchSimulator:
         self._stops_memo: dict[int, tuple[Any, ...]] = {}
         self._route_costs: dict[int, tuple[RouteCache, float]] = {}
         self._factors: dict[float, float] = {}  # travel factor by departure time
-        # The travel factor by departure time for the way home of a route cache, on days whose
-        # factor changes over time (None: every leg at the factor of the route's start).
-        self._home_factor: Callable[[float], float] | None = (
-            self.travel_factor if time_dependent_travel(self.world.scenario) else None
-        )
         # Bumped whenever a parcel's ready estimate changes (a route cache checked since is
         # fresh; an older one is if the estimates its pickups were built with are unchanged).
         self._ready_version = 0
@@ -1657,7 +1634,6 @@ class DispatchSimulator:
             factor=self.travel_factor(t0),
             duration_rows=self._dur_rows,
             is_break=is_break,
-            home_factor=self._home_factor,
         )
 
     def _added_breaks_only(self, c: int) -> bool:
@@ -1732,14 +1708,7 @@ class DispatchSimulator:
         t += float(dur[last, job.delivery_loc]) * f
         if t < job.delivery_earliest:
             t = job.delivery_earliest
-        home_factor = cache.home_factor
-        if home_factor is None:
-            t += job.delivery_service + float(dur[job.delivery_loc, locs[m + 1]]) * f
-        else:  # the way home at the factor when it leaves (as quotes price it)
-            t += job.delivery_service
-            t += float(dur[job.delivery_loc, locs[m + 1]]) * (
-                home_factor(t) if math.isfinite(t) else f
-            )
+        t += job.delivery_service + float(dur[job.delivery_loc, locs[m + 1]]) * f
         if t - cache.arr_list[m + 1] > cache.max_delay_list[m + 1] + 1e-6:
             return False
         cap = w.capacity[c]
