@@ -46,6 +46,22 @@ settings.register_profile(
 settings.load_profile("dispatchlab")
 
 
+def routing_table_args(anchors: str) -> argparse.Namespace:
+    """``benchmarks/routing.py``'s parsed options for a written table (Solomon, 1 s, seed 1)."""
+    return argparse.Namespace(
+        set="solomon",
+        engine="auto",
+        time_limit=1.0,
+        workers=1,
+        seed=1,
+        anchors=anchors,
+        instances="",
+        limit=0,
+        out_prefix="",
+        made="Made here.",
+    )
+
+
 @contextlib.contextmanager
 def benchmark_script(file: str, name: str) -> Iterator[ModuleType]:
     """``benchmarks/<file>`` imported as module ``name`` (nothing runs on import)."""

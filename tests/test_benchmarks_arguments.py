@@ -18,7 +18,7 @@ from unittest.mock import patch
 
 import pytest
 
-from tests.conftest import REPO, ScriptArgs, benchmark_script
+from tests.conftest import REPO, ScriptArgs, benchmark_script, routing_table_args
 
 #: the benchmark scripts :func:`_refusal` reads arguments with (``args_<name>``), imported
 #: while the tests of this module run (:func:`_scripts_loaded`)
@@ -327,18 +327,7 @@ def test_a_routing_table_says_where_it_was_made(tmp_path: Path) -> None:
     """The routing tables gave their command only: no date, code or machine."""
     with benchmark_script("routing.py", "args_routing_made") as routing:
         row = routing.Row("C101", "ours:pyvrp", True, 828.9, 10, 1.0, 827.3, 10)
-        args = argparse.Namespace(
-            set="solomon",
-            engine="auto",
-            time_limit=1.0,
-            workers=1,
-            seed=1,
-            anchors="",
-            instances="",
-            limit=0,
-            out_prefix="",
-            made="Made here.",
-        )
+        args = routing_table_args("")
         routing.write_outputs([row], tmp_path / "r", args, "dimacs_distance")
         del args.made  # written by a caller that took none: made as it is written
         routing.write_outputs([row], tmp_path / "s", args, "dimacs_distance")

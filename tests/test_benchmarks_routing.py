@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -12,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from simulation.stats import paired_diff
-from tests.conftest import benchmark_script
+from tests.conftest import benchmark_script, routing_table_args
 
 
 @pytest.fixture(scope="module")
@@ -85,18 +84,7 @@ def test_a_routing_table_with_anchors_has_the_paired_comparison(
         for name, ours, raw in (("C101", 828.9, 830.0), ("C102", 827.3, 827.3))
         for solver, dist in (("ours:pyvrpx2", ours), ("raw:pyvrp", raw))
     ]
-    args = argparse.Namespace(
-        set="solomon",
-        engine="auto",
-        time_limit=1.0,
-        workers=1,
-        seed=1,
-        anchors="pyvrp",
-        instances="",
-        limit=0,
-        out_prefix="",
-        made="Made here.",
-    )
+    args = routing_table_args("pyvrp")
     routing.write_outputs(rows, tmp_path / "r", args, "dimacs_distance")
     table = (tmp_path / "r.md").read_text(encoding="utf-8")
     assert "Paired against `ours:pyvrpx2`" in table
