@@ -77,6 +77,7 @@ from benchmarks.measures import (  # noqa: E402
     count_at_most,
     ctrl_c_writes_nothing,
     provenance,
+    sigterm_as_ctrl_c,
 )
 
 HEADER = [
@@ -486,13 +487,12 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     RUN_LINES[:] = [provenance()]  # when, which code, which machine: as the run starts
     # a kill (SIGTERM) as Ctrl-C: the started service and its job processes are stopped too
-    before = signal.signal(signal.SIGTERM, signal.default_int_handler)
-    try:
-        with tempfile.TemporaryDirectory(prefix="pyomo-jobs-code-") as folder:
-            codes = [checked_out(c, Path(folder)) for c in args.code or [Code("this", REPO)]]
-            return _measure_all(codes, args)
-    finally:
-        signal.signal(signal.SIGTERM, before)
+    with (
+        sigterm_as_ctrl_c(),
+        tempfile.TemporaryDirectory(prefix="pyomo-jobs-code-") as folder,
+    ):
+        codes = [checked_out(c, Path(folder)) for c in args.code or [Code("this", REPO)]]
+        return _measure_all(codes, args)
 
 
 def _measure_all(codes: list[Code], args: argparse.Namespace) -> int:

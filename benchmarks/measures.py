@@ -21,10 +21,12 @@ import math
 import os
 import platform
 import shlex
+import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal, ParamSpec, TypedDict, TypeVar
 
@@ -250,6 +252,17 @@ def ctrl_c_writes_nothing(main: Callable[P, R]) -> Callable[P, R | int]:
             return 130
 
     return run
+
+
+@contextmanager
+def sigterm_as_ctrl_c() -> Iterator[None]:
+    """A kill (SIGTERM) raises KeyboardInterrupt in the block, as Ctrl-C does (so what the
+    run started is stopped as it unwinds); the previous handler is back after it."""
+    before = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
 
 
 def write_table_files(out_dir: Path, files: Mapping[str, str]) -> list[Path]:

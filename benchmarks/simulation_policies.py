@@ -35,7 +35,6 @@ import argparse
 import csv
 import re
 import shlex
-import signal
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -58,6 +57,7 @@ from benchmarks.measures import (  # noqa: E402
     progress_bar,
     provenance,
     seeds_arg,
+    sigterm_as_ctrl_c,
     table_name_arg,
     write_table_files,
 )
@@ -423,11 +423,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     command += "".join(f" {shlex.quote(a)}" for a in given)
     made = provenance()  # when, which code, which machine: as the run starts
     console = Console(stderr=True)
-    before = signal.signal(signal.SIGTERM, signal.default_int_handler)  # a kill: as Ctrl-C
-    try:
+    with sigterm_as_ctrl_c():
         return play_and_write(args, command, made, console)
-    finally:
-        signal.signal(signal.SIGTERM, before)
 
 
 def play_and_write(args: argparse.Namespace, command: str, made: str, console: Console) -> int:

@@ -77,11 +77,7 @@ def _id_text(value: str) -> str:
     """``value``, if it holds no control character (:func:`_no_control_characters`) and is
     not whitespace only: an id of spaces ("  ") read as a real node, order or region (the
     empty one is refused by its length)."""
-    if value.isascii() and value.isprintable():
-        if value.isspace():
-            raise ValueError(BLANK_REASON)
-        return value
-    if CONTROL.search(value) is not None:
+    if not _plain_ascii(value) and CONTROL.search(value) is not None:
         raise ValueError(CONTROL_CHARACTERS_REASON)
     if value.isspace():
         raise ValueError(BLANK_REASON)

@@ -418,14 +418,12 @@ def _solve_routes(
     # RESERVE_PER_ROUTED_S per order routed (decoding and validating the plan take that long
     # an order: a short limit routes few orders), so its deadline comes RESERVE_PER_LEFT_S
     # earlier per order, and the rest of RESERVE_PER_ROUTED_S earlier per order routed
-    construction_end = (
-        deadline - construction_reserve_s(len(problem.orders), 0) - repair_share_s - whole_s
-    )
-    per_routed_s = RESERVE_PER_ROUTED_S - RESERVE_PER_LEFT_S
     # the construction's grace (GRACE_S of CPU time past its deadline) ends where its plan,
     # as the answer, would come late: 0.05 s of CPU from a start near the deadline (1,000
     # orders at 0.1 s: the matrix took half the limit) answered 0.013-0.024 s late
     answer_end = deadline - construction_reserve_s(len(problem.orders), 0) - whole_s
+    construction_end = answer_end - repair_share_s
+    per_routed_s = RESERVE_PER_ROUTED_S - RESERVE_PER_LEFT_S
     stats.build_s = time.perf_counter() - t0
 
     # the greedy plan: the fallback, and where the search starts (built later, only if the
