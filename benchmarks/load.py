@@ -37,7 +37,6 @@ import ipaddress
 import json
 import os
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -63,6 +62,7 @@ from benchmarks.measures import (  # noqa: E402
     provenance,
     seconds_arg,
     seed_arg,
+    sigterm_as_ctrl_c,
     table_name_arg,
     write_table_files,
 )
@@ -660,81 +660,83 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("argument --key: needed with --url")
     made = provenance()  # when, which code, which machine: as the run starts
 
-    # a kill (SIGTERM) as Ctrl-C: the started server is stopped too (it was left running)
-    before = signal.signal(signal.SIGTERM, signal.default_int_handler)
-    server = None
-    phases: list[Phase] = []
-    try:  # the started server is stopped and its data deleted however this ends (Ctrl-C too)
-        if args.url:
-            url, key = args.url, args.key
-        else:
-            server = LocalServer(args.workers, keep=args.keep_data, cpu_affinity=args.cpu_affinity)
-            url, key = server.url, server.key
-        check_loopback(url)
-        if "allocations" in wanted:
-            runs: list[tuple[bool, float | None, bool]] = []  # explain, rate, cold
-            for explain in (True, False):
-                runs.append((explain, None, False))
-                if args.alloc_rate:
-                    runs.append((explain, args.alloc_rate, False))
-                runs.append((explain, None, True))
-            for explain, rate, cold in runs:
-                load = f"paced {rate:g} req/s each" if rate else "closed loop"
-                label = "explanations" if explain else "no explanations"
-                if cold:
-                    load += ", cold start (new connections, no warm-up)"
-                # warm-up: 10 requests per client in closed loop, 2 per client when paced
-                warmup = 0 if cold else args.clients * (2 if rate else WARMUP_PER_CLIENT)
-                phase = Phase(
-                    f"allocations, 1 order, {label}, {load}",
-                    args.clients,
-                    target="p99 <= 50 ms, 0 errors",
+    with sigterm_as_ctrl_c():  # a kill as Ctrl-C: the started server is stopped too
+        server = None
+        phases: list[Phase] = []
+        try:  # the started server is stopped and its data deleted however this ends (Ctrl-C too)
+            if args.url:
+                url, key = args.url, args.key
+            else:
+                server = LocalServer(
+                    args.workers, keep=args.keep_data, cpu_affinity=args.cpu_affinity
                 )
-                bodies = allocation_bodies(args.alloc_requests, seed=args.seed, explain=explain)
+                url, key = server.url, server.key
+            check_loopback(url)
+            if "allocations" in wanted:
+                runs: list[tuple[bool, float | None, bool]] = []  # explain, rate, cold
+                for explain in (True, False):
+                    runs.append((explain, None, False))
+                    if args.alloc_rate:
+                        runs.append((explain, args.alloc_rate, False))
+                    runs.append((explain, None, True))
+                for explain, rate, cold in runs:
+                    load = f"paced {rate:g} req/s each" if rate else "closed loop"
+                    label = "explanations" if explain else "no explanations"
+                    if cold:
+                        load += ", cold start (new connections, no warm-up)"
+                    # warm-up: 10 requests per client in closed loop, 2 per client when paced
+                    warmup = 0 if cold else args.clients * (2 if rate else WARMUP_PER_CLIENT)
+                    phase = Phase(
+                        f"allocations, 1 order, {label}, {load}",
+                        args.clients,
+                        target="p99 <= 50 ms, 0 errors",
+                    )
+                    bodies = allocation_bodies(args.alloc_requests, seed=args.seed, explain=explain)
+                    asyncio.run(
+                        run_clients(
+                            url,
+                            key,
+                            phase,
+                            "/v1/allocations",
+                            bodies,
+                            warmup=warmup,
+                            rate_per_client=rate,
+                            client_kind=args.client,
+                        )
+                    )
+                    phase.met = (
+                        phase.pct(99) <= 0.050 and phase.num_errors == 0 and not phase.fallbacks
+                    )
+                    phases.append(phase)
+                    print(
+                        f"{phase.name}: p99 {phase.pct(99) * 1000:.1f} ms, "
+                        f"{phase.throughput:.1f} req/s, errors {phase.errors}"
+                    )
+            if "routes" in wanted:
+                phase = Phase(
+                    f"routes ({args.route_instance}, 100 orders, {args.route_time_limit:g} s)",
+                    1,
+                    target="p50 <= 1.15 s, no fallback",
+                )
+                body = route_body(
+                    args.route_instance, seed=args.seed, time_limit_s=args.route_time_limit
+                )
+                bodies = [body] * args.route_requests
                 asyncio.run(
                     run_clients(
-                        url,
-                        key,
-                        phase,
-                        "/v1/allocations",
-                        bodies,
-                        warmup=warmup,
-                        rate_per_client=rate,
-                        client_kind=args.client,
+                        url, key, phase, "/v1/routes", bodies, warmup=1, client_kind=args.client
                     )
                 )
-                phase.met = phase.pct(99) <= 0.050 and phase.num_errors == 0 and not phase.fallbacks
+                phase.met = phase.pct(50) <= 1.15 and phase.num_errors == 0 and not phase.fallbacks
                 phases.append(phase)
-                print(
-                    f"{phase.name}: p99 {phase.pct(99) * 1000:.1f} ms, "
-                    f"{phase.throughput:.1f} req/s, errors {phase.errors}"
-                )
-        if "routes" in wanted:
-            phase = Phase(
-                f"routes ({args.route_instance}, 100 orders, {args.route_time_limit:g} s)",
-                1,
-                target="p50 <= 1.15 s, no fallback",
-            )
-            body = route_body(
-                args.route_instance, seed=args.seed, time_limit_s=args.route_time_limit
-            )
-            bodies = [body] * args.route_requests
-            asyncio.run(
-                run_clients(
-                    url, key, phase, "/v1/routes", bodies, warmup=1, client_kind=args.client
-                )
-            )
-            phase.met = phase.pct(50) <= 1.15 and phase.num_errors == 0 and not phase.fallbacks
-            phases.append(phase)
-            print(f"routes: p50 {phase.pct(50) * 1000:.1f} ms, errors {phase.errors}")
-    except KeyboardInterrupt:
-        interrupted = True
-    else:
-        interrupted = False
-    finally:
-        if server is not None:
-            server.stop()
-        signal.signal(signal.SIGTERM, before)
+                print(f"routes: p50 {phase.pct(50) * 1000:.1f} ms, errors {phase.errors}")
+        except KeyboardInterrupt:
+            interrupted = True
+        else:
+            interrupted = False
+        finally:
+            if server is not None:
+                server.stop()
     if interrupted:  # a table of some phases would stand for the whole run: none
         print("interrupted: no table written (the started server is stopped)", file=sys.stderr)
         return 130
