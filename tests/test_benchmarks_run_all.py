@@ -321,7 +321,6 @@ NO_COMMAND = {
     "allocation-certify": "proofs of a few seeds, hours each, their options in the text",
     "allocation-city": "made before allocation.py wrote its command line",
     "allocation-http-job-2026-12-06": "a dated record of HTTP jobs",
-    "allocation-online-crowded": "made before allocation.py wrote its command line",
     "allocation-reference": "made before allocation.py wrote its command line",
     "allocation-scaling": "made before allocation.py wrote its command line",
     "rl-retrain-2026-12-06": "a dated record of a retraining",
