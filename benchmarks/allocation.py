@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import csv
 import math
-import shlex
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -55,6 +54,7 @@ sys.path.insert(0, str(REPO))
 from benchmarks.measures import (  # noqa: E402
     comma_list,
     comma_option,
+    command_line,
     count_arg,
     count_list_arg,
     cpu_times,
@@ -1270,7 +1270,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"argument --only: {what}; one of {', '.join(TABLES)}")
     seeds = list(range(3 if args.quick else args.seeds))
     given = sys.argv[1:] if argv is None else argv
-    command = shlex.join(["python", "benchmarks/allocation.py", *given])
+    command = command_line(ap, given, "allocation.py")  # every default spelled out
     RUN_LINES[:] = [f"Command: `{command}`", provenance()]
     ref_seeds = args.reference_seeds or seeds[: 2 if args.quick else 5]
     if args.fast_runs is not None and "reference" not in only:  # it was ignored

@@ -35,7 +35,7 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.allocation import RUN_LINES, progress, write_table  # noqa: E402
 from benchmarks.allocation_certify import seconds_arg  # noqa: E402
-from benchmarks.measures import ctrl_c_writes_nothing, int_list, provenance  # noqa: E402
+from benchmarks.measures import command_line, ctrl_c_writes_nothing, int_list, provenance  # noqa: E402
 from solvers.allocation import AllocationParams, allocate  # noqa: E402
 from solvers.allocation.heuristics import nearest  # noqa: E402
 from solvers.allocation.literature import generate_literature  # noqa: E402
@@ -125,9 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         f"Python {platform.python_version()}. "
         "'HiGHS call' is Pyomo's solve call: the hand-over of the model to HiGHS and HiGHS' "
         "run (where the worker was killed: the parent's wait for it). "
-        "Command: `python benchmarks/allocation_pyomo_limits.py "
-        f"--sizes {','.join(map(str, args.sizes))} --limit {args.limit:g}"
-        f"{' --explain' if args.explain else ''}`."
+        f"Command: `{command_line(ap, argv, 'allocation_pyomo_limits.py')}`."
     )
     write_table(
         args.out_dir,

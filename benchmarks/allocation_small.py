@@ -34,7 +34,7 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.allocation import RUN_LINES, fmt_ci, progress, write_table  # noqa: E402
 from benchmarks.allocation_certify import seconds_arg  # noqa: E402
-from benchmarks.measures import int_list, provenance, seeds_arg  # noqa: E402
+from benchmarks.measures import command_line, int_list, provenance, seeds_arg  # noqa: E402
 from simulation.stats import paired_diff  # noqa: E402
 from solvers.allocation import AllocationParams, allocate, batch  # noqa: E402
 from solvers.allocation.literature import generate_literature  # noqa: E402
@@ -159,8 +159,8 @@ def main(argv: list[str] | None = None) -> int:
         "optimal (certified gap within the target). CPU = `time.process_time()` of "
         "`allocate`; the paired difference is certificate minus compact only, same seeds. "
         f"Run {started} on {os.cpu_count()} CPUs ({platform.machine()}), Python "
-        f"{platform.python_version()}. Command: `python benchmarks/allocation_small.py "
-        f"--sizes {','.join(map(str, args.sizes))} --seeds {seeds} --limit {args.limit:g}`."
+        f"{platform.python_version()}. Command: "
+        f"`{command_line(ap, argv, 'allocation_small.py')}`."
     )
     write_table(
         args.out_dir,

@@ -28,6 +28,7 @@ RESULTS = REPO / "benchmarks" / "results"
 DEFAULT_PREFIX = "generate-city"
 
 from benchmarks.measures import (  # noqa: E402
+    command_line,
     count_arg,
     dict_csv_text,
     output_options,
@@ -89,9 +90,14 @@ def write(
     head = [
         "# City generator: speed, size, determinism",
         "",
-        "Reproduce: `flock -x /tmp/dispatchlab-cpu.lock .venv/bin/python "
-        f"benchmarks/generate_city.py --repeats {args.repeats} --seed {args.seed}"
-        f"{output_options(prefix, DEFAULT_PREFIX, out_dir, RESULTS)}`",
+        "Reproduce: `flock -x /tmp/dispatchlab-cpu.lock .venv/bin/"
+        + (
+            getattr(args, "command", None)  # main's: every option, defaults included
+            or "python benchmarks/generate_city.py "
+            f"--repeats {args.repeats} --seed {args.seed}"
+            f"{output_options(prefix, DEFAULT_PREFIX, out_dir, RESULTS)}"
+        )
+        + "`",
         "",
         made or provenance(),
         "",
@@ -137,6 +143,7 @@ def main() -> int:
     )
     args = parser.parse_args()
     made = provenance()
+    args.command = command_line(parser, None, "generate_city.py")
     try:
         rows = run(args.repeats, args.seed)
     except KeyboardInterrupt:  # was a traceback

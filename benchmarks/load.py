@@ -56,6 +56,7 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.measures import (  # noqa: E402
     comma_option,
+    command_line,
     count_arg,
     count_at_most,
     csv_text,
@@ -757,7 +758,8 @@ def main(argv: list[str] | None = None) -> int:
             "httpx": "httpx.AsyncClient (TCP_NODELAY)",
         }[args.client],
     }
-    command = " ".join(["benchmarks/load.py", *sys.argv[1:]])
+    given = sys.argv[1:] if argv is None else argv
+    command = command_line(parser, given, "load.py").removeprefix("python ")
     write_results(phases, args.out_prefix, meta, command, args.out_dir)
     print(f"wrote {args.out_dir / args.out_prefix}.md")
     return 0

@@ -14,6 +14,7 @@ A module the benchmark scripts import, not a benchmark: run as a script it only 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import functools
 import io
@@ -415,6 +416,119 @@ def output_options(prefix: str, default_prefix: str, out_dir: Path, default_dir:
     if Path(out_dir).resolve() != Path(default_dir).resolve():
         words += ["--out-dir", str(out_dir)]
     return "".join(f" {shlex.quote(word)}" for word in words)
+
+
+#: options a recorded command gives only when given: where the files go or come from, a path
+#: of the machine that ran it (``run_all.py --out-dir`` adds its own folder)
+PLACE_OPTIONS = frozenset({"--out", "--out-dir", "--bench-dir"})
+
+
+def _default_words(default: object) -> list[list[str]]:
+    """The ways to write ``default`` on a command line, the shortest first."""
+    if isinstance(default, (str, Path)) and Path(default).is_absolute():  # a path under REPO
+        try:
+            return [[Path(default).resolve().relative_to(REPO).as_posix()], [str(default)]]
+        except ValueError:
+            return [[str(default)]]
+    if isinstance(default, (list, tuple)):
+        items = [str(v) for v in default]
+        ways = [[",".join(items)], items]
+        ints = [v for v in default if isinstance(v, int) and not isinstance(v, bool)]
+        if len(ints) == len(default) > 2 and ints == list(range(ints[0], ints[-1] + 1)):
+            ways.insert(0, [f"{ints[0]}..{ints[-1]}"])
+        return ways
+    return [[str(default)]]
+
+
+def _parsed_quietly(ap: argparse.ArgumentParser, words: list[str]) -> dict[str, object] | None:
+    """``words`` as ``ap`` reads them, or None where it refuses them (its message unprinted)."""
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):
+            namespace, extra = ap.parse_known_args(words)
+    except SystemExit:
+        return None
+    return None if extra else vars(namespace)
+
+
+def same_run(a: dict[str, object], b: dict[str, object]) -> bool:
+    """Whether two parsed command lines are one run (a path relative to the repository, where
+    the scripts run, is the same file as its absolute form)."""
+
+    def same(x: object, y: object) -> bool:
+        if x == y:
+            return True
+        paths = isinstance(x, (str, Path)) and isinstance(y, (str, Path))
+        return paths and (REPO / str(x)).resolve() == (REPO / str(y)).resolve()
+
+    return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+
+
+def _given(ap: argparse.ArgumentParser, action: argparse.Action, words: list[str]) -> bool:
+    """Whether ``words`` give ``action``'s option (in any spelling ``ap`` takes)."""
+    unset, default = object(), action.default
+    action.default = unset
+    try:
+        parsed = _parsed_quietly(ap, words)
+    finally:
+        action.default = default
+    return parsed is not None and parsed[action.dest] is not unset
+
+
+def explicit_args(ap: argparse.ArgumentParser, given: Sequence[str]) -> list[str]:
+    """``given`` and every option of ``ap`` it leaves to its default, with that default.
+
+    A recorded command so does the same run if a default changes later. Left out: flags
+    (``store_true``: absent is their default), options whose default is None or empty
+    (computed from the others, or nothing), repeated options and :data:`PLACE_OPTIONS`. A
+    default is written only as words that ``ap`` reads back to the same value; ValueError
+    names an option whose default no words give.
+    """
+    words = list(given)
+    base = _parsed_quietly(ap, words)
+    if base is None:
+        raise ValueError(f"not a command line {ap.prog} takes: {shlex.join(words)}")
+    for action in ap._actions:
+        longs = [o for o in action.option_strings if o.startswith("--")]
+        if not longs or action.nargs == 0 or action.default in (None, "", argparse.SUPPRESS):
+            continue  # a positional, a flag, a default computed from the others
+        option = max(longs, key=len)
+        if option in PLACE_OPTIONS or isinstance(action, argparse._AppendAction):
+            continue
+        if _given(ap, action, words):
+            continue
+        for way in _default_words(action.default):
+            again = _parsed_quietly(ap, [*words, option, *way])
+            if again is not None and same_run(again, base):
+                words += [option, *way]
+                break
+        else:
+            raise ValueError(f"{option}: its default {action.default!r} has no command-line form")
+    return words
+
+
+def _without_place(ap: argparse.ArgumentParser, given: Sequence[str]) -> list[str]:
+    """``given`` without the :data:`PLACE_OPTIONS` (and their values) it names."""
+    options = [o for a in ap._actions for o in a.option_strings if o.startswith("--")]
+    words, skip = [], False
+    for word in given:
+        if skip:
+            skip = False
+            continue
+        name = word.split("=", 1)[0]
+        named = [o for o in options if o == name] or [o for o in options if o.startswith(name)]
+        if word.startswith("--") and len(named) == 1 and named[0] in PLACE_OPTIONS:
+            skip = "=" not in word
+            continue
+        words.append(word)
+    return words
+
+
+def command_line(ap: argparse.ArgumentParser, given: Sequence[str] | None, script: str) -> str:
+    """``python benchmarks/SCRIPT`` with ``given`` (None: this process's arguments) and every
+    default made explicit (:func:`explicit_args`), as a table's ``Command:`` line gives it:
+    without where the files went (:data:`PLACE_OPTIONS`), so it re-makes the table in place."""
+    words = _without_place(ap, sys.argv[1:] if given is None else given)
+    return shlex.join(["python", f"benchmarks/{script}", *explicit_args(ap, words)])
 
 
 def add_repeats_option(ap: argparse.ArgumentParser) -> None:

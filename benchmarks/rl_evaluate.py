@@ -63,6 +63,7 @@ from pydantic import ValidationError  # noqa: E402
 from benchmarks.measures import (  # noqa: E402
     comma_list,
     comma_option,
+    command_line,
     count_arg,
     ctrl_c_writes_nothing,
     progress_bar,
@@ -872,8 +873,8 @@ def main() -> None:
         f"{described}"
         f"Run on {_today()} (UTC), wall time {wall / 60:.0f} min, Python "
         f"{platform.python_version()}. Command: "
-        "`flock -s /tmp/dispatchlab-cpu.lock .venv/bin/python benchmarks/rl_evaluate.py "
-        f"{' '.join(sys.argv[1:])}`.",
+        "`flock -s /tmp/dispatchlab-cpu.lock .venv/bin/"
+        f"{command_line(ap, sys.argv[1:], 'rl_evaluate.py')}`.",
         "",
         made,  # a re-render keeps it with the description: where the days were played
     ]

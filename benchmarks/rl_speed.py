@@ -44,6 +44,7 @@ import rl_agents  # noqa: E402
 from benchmarks.measures import (  # noqa: E402
     Measures,
     add_repeats_option,
+    command_line,
     count_arg,
     ctrl_c_writes_nothing,
     progress_bar,
@@ -180,9 +181,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         if not args.latency_only:
             env_figures(world, args.days, table, args.repeats, done=done)
         decision_latencies(world, args.model, args.latency_days, table, args.repeats, done=done)
-    command = "flock -x /tmp/dispatchlab-cpu.lock .venv/bin/python benchmarks/rl_speed.py"
-    if given:
-        command += " " + " ".join(given)
+    command = "flock -x /tmp/dispatchlab-cpu.lock .venv/bin/" + command_line(
+        ap, given, "rl_speed.py"
+    )
     table.write(
         args.out,
         args.name,

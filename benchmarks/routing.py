@@ -62,6 +62,7 @@ from rich.console import Console  # noqa: E402
 from benchmarks.measures import (  # noqa: E402
     comma_list,
     comma_option,
+    command_line,
     count_arg,
     count_at_most,
     count_list_arg,
@@ -473,6 +474,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = ap.parse_args(argv)
     args.made = provenance()  # when, which code, which machine: as the run starts
+    args.command = command_line(ap, argv, "routing.py")  # every option, defaults included
     anchors = check_names(ap, "--anchors", args.anchors, ANCHORS, empty_ok=True)
     check_names(ap, "--city-jobs", args.city_jobs, CITY_JOBS, empty_ok=args.set != "city")
     if args.set == "city":
@@ -609,13 +611,17 @@ def write_outputs(rows: list[Row], base: Path, args: argparse.Namespace, ref_col
     lines = [
         f"# Routing benchmark: {args.set}",
         "",
-        f"Command: `python benchmarks/routing.py --set {args.set} --engine {args.engine} "
-        f"--time-limit {args.time_limit:g} --workers {args.workers} --seed {args.seed}"
-        + _budget_options(args)
-        + (f" --anchors {args.anchors}" if args.anchors else "")
-        + (f" --instances {args.instances}" if args.instances else "")
-        + (f" --limit {args.limit}" if args.limit else "")
-        + (f" --out-prefix {args.out_prefix}" if args.out_prefix else "")
+        "Command: `"
+        + (
+            getattr(args, "command", None)  # main's: every option, defaults included
+            or f"python benchmarks/routing.py --set {args.set} --engine {args.engine} "
+            f"--time-limit {args.time_limit:g} --workers {args.workers} --seed {args.seed}"
+            + _budget_options(args)
+            + (f" --anchors {args.anchors}" if args.anchors else "")
+            + (f" --instances {args.instances}" if args.instances else "")
+            + (f" --limit {args.limit}" if args.limit else "")
+            + (f" --out-prefix {args.out_prefix}" if args.out_prefix else "")
+        )
         + "`",
         "",
         getattr(args, "made", None) or provenance(),
@@ -877,11 +883,15 @@ def run_city(args: argparse.Namespace) -> int:
     lines = [
         "# Routing benchmark: city (scale)",
         "",
-        f"Command: `python benchmarks/routing.py --set city --city-orders {args.city_orders} "
-        f"--city-jobs {args.city_jobs} --engine {args.engine} --time-limit {args.time_limit:g} "
-        f"--workers {args.workers} --seed {args.seed}"
-        + _budget_options(args)
-        + (f" --out-prefix {args.out_prefix}" if args.out_prefix else "")
+        "Command: `"
+        + (
+            getattr(args, "command", None)  # main's: every option, defaults included
+            or f"python benchmarks/routing.py --set city --city-orders {args.city_orders} "
+            f"--city-jobs {args.city_jobs} --engine {args.engine} "
+            f"--time-limit {args.time_limit:g} --workers {args.workers} --seed {args.seed}"
+            + _budget_options(args)
+            + (f" --out-prefix {args.out_prefix}" if args.out_prefix else "")
+        )
         + "`",
         "",
         getattr(args, "made", None) or provenance(),

@@ -36,6 +36,7 @@ from rich.console import Console  # noqa: E402
 
 from benchmarks.measures import (  # noqa: E402
     comma_list,
+    command_line,
     count_arg,
     ctrl_c_writes_nothing,
     dict_csv_text,
@@ -352,13 +353,10 @@ def main(argv: list[str] | None = None) -> int:
     base = Path(args.out_dir) / args.out_prefix
     sums = [summary(rows, e) for e in args.engines]
     cols = list(sums[0])
-    engines = ",".join(args.engines)
     lines = [
         "# Driver breaks: solve_routes against brute force",
         "",
-        f"Command: `python benchmarks/routing_breaks_fuzz.py --cases {args.cases} "
-        f"--seed {args.seed} --engines {engines} --pyvrp-iterations {args.pyvrp_iterations} "
-        f"--ortools-time {args.ortools_time:g} --out-prefix {args.out_prefix}`",
+        f"Command: `{command_line(ap, argv, 'routing_breaks_fuzz.py')}`",
         "",
         made,
         "",

@@ -42,6 +42,7 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.measures import (  # noqa: E402
     comma_list,
+    command_line,
     ctrl_c_writes_nothing,
     dict_csv_text,
     progress_bar,
@@ -157,18 +158,6 @@ def _engine(text: str) -> str:
     return text
 
 
-def _extra_options(args: argparse.Namespace) -> str:
-    """The fleet, generator and repeat options of the run, where not their defaults."""
-    out = ""
-    if args.couriers_per_1000 is not None:
-        out += f" --couriers-per-1000 {args.couriers_per_1000}"
-    if args.generator_version != 1:
-        out += f" --generator-version {args.generator_version}"
-    if args.repeat != 1:
-        out += f" --repeat {args.repeat}"
-    return out
-
-
 @ctrl_c_writes_nothing  # Ctrl-C: a KeyboardInterrupt traceback
 def main(argv: list[str] | None = None) -> int:
     """Run the grid and write the CSV and Markdown tables."""
@@ -262,10 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     lines = [
         "# Routing time limits: wall time against the budget",
         "",
-        f"Command: `python benchmarks/routing_budget.py --orders {','.join(map(str, args.orders))} "
-        f"--budgets {','.join(f'{b:g}' for b in args.budgets)} --engines {','.join(args.engines)} "
-        f"--seed {','.join(map(str, args.seed))}{_extra_options(args)} "
-        f"--out-prefix {args.out_prefix}`",
+        f"Command: `{command_line(ap, argv, 'routing_budget.py')}`",
         "",
         made,
         "",

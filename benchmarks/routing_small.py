@@ -38,6 +38,7 @@ sys.path.insert(0, str(REPO))
 from rich.console import Console  # noqa: E402
 
 from benchmarks.measures import (  # noqa: E402
+    command_line,
     count_list_arg,
     dict_csv_text,
     progress_bar,
@@ -200,13 +201,10 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"interrupted after {len(rows)} of {total} solves: no table written")
         return 130
     base = args.out_dir / args.out_prefix
-    seeds = ",".join(map(str, args.seeds))
     lines = [
         f"# Small routing days: {args.engine} with the stall stop and without",
         "",
-        f"Command: `python benchmarks/routing_small.py --engine {args.engine} --orders "
-        f"{','.join(map(str, args.orders))} --seeds {seeds} --jobs {args.jobs} --time-limit "
-        f"{args.time_limit:g} --out-prefix {args.out_prefix}`",
+        f"Command: `{command_line(ap, argv, 'routing_small.py')}`",
         "",
         made,
         "",

@@ -49,6 +49,7 @@ sys.path.insert(0, str(REPO))
 from benchmarks.measures import (  # noqa: E402
     Measures,
     add_repeats_option,
+    command_line,
     count_arg,
     count_at_most,
     ctrl_c_writes_nothing,
@@ -209,8 +210,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"num_couriers={args.couriers}, params=CityParams(generator_version=1))`, the day's "
         "own orders (Poisson arrivals off). "
         f"Plan replayed: {plan_source}. "
-        "Command: `flock -x /tmp/dispatchlab-cpu.lock .venv/bin/python benchmarks/simulation.py"
-        + "".join(f" {a}" for a in given)
+        "Command: `flock -x /tmp/dispatchlab-cpu.lock .venv/bin/"
+        + command_line(ap, given, "simulation.py")
         + "`.",
     )
 

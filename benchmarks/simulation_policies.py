@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import csv
 import re
-import shlex
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -52,6 +51,7 @@ from rich.console import Console  # noqa: E402
 from benchmarks.measures import (  # noqa: E402
     WrittenThenInterrupted,
     comma_list,
+    command_line,
     count_at_most,
     dict_csv_text,
     progress_bar,
@@ -417,10 +417,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = ap.parse_args(argv)
     given = list(sys.argv[1:] if argv is None else argv)
-    command = (
-        "flock -s /tmp/dispatchlab-cpu.lock .venv/bin/python benchmarks/simulation_policies.py"
+    command = "flock -s /tmp/dispatchlab-cpu.lock .venv/bin/" + command_line(
+        ap, given, "simulation_policies.py"
     )
-    command += "".join(f" {shlex.quote(a)}" for a in given)
     made = provenance()  # when, which code, which machine: as the run starts
     console = Console(stderr=True)
     with sigterm_as_ctrl_c():

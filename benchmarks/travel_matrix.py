@@ -40,6 +40,7 @@ RESULTS = REPO / "benchmarks" / "results"
 DEFAULT_PREFIX = "travel-matrix"
 
 from benchmarks.measures import (  # noqa: E402
+    command_line,
     count_arg,
     ctrl_c_writes_nothing,
     dict_csv_text,
@@ -136,10 +137,15 @@ def write(
     head = [
         "# Road-network travel matrices",
         "",
-        "Reproduce: `flock -x /tmp/dispatchlab-cpu.lock .venv/bin/python "
-        f"benchmarks/travel_matrix.py --repeats {args.repeats} --grids "
-        f"{' '.join(map(str, args.grids))} --sizes {' '.join(map(str, args.sizes))}"
-        f"{output_options(prefix, DEFAULT_PREFIX, out_dir, RESULTS)}`",
+        "Reproduce: `flock -x /tmp/dispatchlab-cpu.lock .venv/bin/"
+        + (
+            getattr(args, "command", None)  # main's: every option, defaults included
+            or "python benchmarks/travel_matrix.py "
+            f"--repeats {args.repeats} --grids {' '.join(map(str, args.grids))} "
+            f"--sizes {' '.join(map(str, args.sizes))}"
+            f"{output_options(prefix, DEFAULT_PREFIX, out_dir, RESULTS)}"
+        )
+        + "`",
         "",
         made or provenance(),
         "",
@@ -206,6 +212,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     made = provenance()
+    args.command = command_line(parser, None, "travel_matrix.py")
     rows = run(args.repeats, tuple(args.grids), tuple(args.sizes))
     write(rows, args.out_prefix, args, made)
 

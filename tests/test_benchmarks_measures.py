@@ -23,10 +23,12 @@ from benchmarks.measures import (
     CONSTANT_RUNS,
     Measures,
     WrittenThenInterrupted,
+    command_line,
     count_list_arg,
     cpu_times,
     ctrl_c_writes_nothing,
     decide,
+    explicit_args,
     int_list,
     repeats_arg,
     seeds_arg,
@@ -34,7 +36,7 @@ from benchmarks.measures import (
     write_table_files,
 )
 from simulation.stats import mean_ci
-from tests.conftest import REPO
+from tests.conftest import REPO, benchmark_script
 
 
 @pytest.mark.parametrize(
@@ -358,3 +360,98 @@ def test_every_benchmark_writes_its_tables_through_the_shared_writer() -> None:
             if writes and script.name != "measures.py":
                 found.add((script.name, node.func.attr))
     assert found == NOT_TABLES
+
+
+# ------------------------------------------------------------------ a table's command line
+def _parser() -> argparse.ArgumentParser:
+    """A script's parser in small: defaults of every kind a benchmark script has."""
+    ap = argparse.ArgumentParser(prog="t.py")
+    ap.add_argument("--count", type=int, default=5)
+    ap.add_argument("--names", default="a,b")
+    ap.add_argument("--seeds", type=seeds_arg, default=list(range(1, 31)))
+    ap.add_argument("--sizes", type=int, nargs="+", default=[50, 100])
+    ap.add_argument("--known", default=str(REPO / "benchmarks" / "results" / "k.csv"))
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--anchors", default="")
+    ap.add_argument("--limit", type=float, default=None)
+    ap.add_argument("--out-dir", type=Path, default=REPO / "benchmarks" / "results")
+    return ap
+
+
+def test_a_recorded_command_spells_out_every_default() -> None:
+    """The tables' commands gave what was typed (``rl_speed.py``, ``load.py``: nothing), so a
+    changed default would silently change what the command runs: every option left to its
+    default is written with it, in words the parser reads back to the same run."""
+    ap = _parser()
+    given = ["--co", "7", "--quick"]  # an abbreviation is the option given
+    words = explicit_args(ap, given)
+    assert words == [
+        *given,
+        *("--names", "a,b", "--seeds", "1..30", "--sizes", "50", "100"),
+        *("--known", "benchmarks/results/k.csv"),  # a path of this checkout: as the repo's
+    ]
+    run = vars(ap.parse_args(given))
+    assert vars(ap.parse_args(words)) == run | {"known": "benchmarks/results/k.csv"}
+    assert measures_module.same_run(vars(ap.parse_args(words)), run)
+    # no flag, nothing for an empty or computed default, not where the files go
+    # the command re-makes the table where the committed one is: no folder, given or not
+    assert command_line(ap, ["--count", "3", "--out-d=/tmp/x", "--quick"], "t.py") == (
+        "python benchmarks/t.py --count 3 --quick --names a,b --seeds 1..30 --sizes 50 100 "
+        "--known benchmarks/results/k.csv"
+    )
+
+
+def test_a_default_no_words_give_is_refused_naming_its_option() -> None:
+    """A default the command line cannot write is an error naming it, not a command that
+    leaves it out (and so runs another default later)."""
+    ap = argparse.ArgumentParser(prog="t.py")
+    ap.add_argument("--when", type=int, default=object())
+    with pytest.raises(ValueError, match="--when: its default"):
+        explicit_args(ap, [])
+
+
+def script_parser(script: str, args: list[str]) -> argparse.ArgumentParser:
+    """``benchmarks/SCRIPT``'s parser, as its ``main()`` builds it (nothing else runs)."""
+    with (
+        benchmark_script(script, f"parser_{script[:-3]}") as module,
+        pytest.MonkeyPatch.context() as mp,
+    ):
+        mp.setattr(argparse.ArgumentParser, "parse_args", _raise_parser)
+        mp.setattr("sys.argv", [script, *args])
+        with pytest.raises(_Parser) as caught:
+            module.main()
+    return caught.value.parser
+
+
+class _Parser(Exception):
+    """A script's parser, raised as its ``main()`` parses (nothing else runs)."""
+
+    def __init__(self, parser: argparse.ArgumentParser) -> None:
+        super().__init__()
+        self.parser = parser
+
+
+def _raise_parser(self: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> Any:
+    raise _Parser(self)
+
+
+#: the arguments a script needs at the least (its required options)
+LEAST = {"routing.py": ["--set", "solomon"], "allocation_certify.py": ["--seeds", "1"]}
+
+
+@pytest.mark.parametrize(
+    "script",
+    [p.name for p in sorted((REPO / "benchmarks").glob("*.py")) if p.name != "measures.py"],
+)
+def test_every_script_has_a_command_line_for_each_default(script: str) -> None:
+    """Each script's every default has words its parser reads back (else its tables could
+    not record the run), and the command so written is the same run as the one given."""
+    given = LEAST.get(script, [])
+    ap = script_parser(script, given)
+    words = explicit_args(ap, given)
+    assert measures_module.same_run(vars(ap.parse_args(words)), vars(ap.parse_args(given)))
+    for action in ap._actions:
+        option = max(action.option_strings, key=len, default="")
+        written = action.nargs != 0 and action.default not in (None, "")
+        if written and option.startswith("--") and option not in measures_module.PLACE_OPTIONS:
+            assert option in words, (script, option)

@@ -12,7 +12,8 @@ from types import ModuleType
 
 import pytest
 
-from tests.conftest import REPO, benchmark_script
+from benchmarks.measures import same_run
+from tests.conftest import REPO, ScriptArgs, benchmark_script
 
 
 @pytest.fixture
@@ -20,6 +21,37 @@ def run_all() -> Iterator[ModuleType]:
     """The benchmark runner, imported as a module (nothing runs on import)."""
     with benchmark_script("run_all.py", "run_all_steps_script") as module:
         yield module
+
+
+_ARGS = ScriptArgs("run_all_tables")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _scripts_loaded() -> Iterator[None]:
+    """The scripts whose parsers read the tables' commands, imported once for the module."""
+    yield
+    _ARGS.close()
+
+
+def _same_run(script: str, run: list[str], step: list[str]) -> bool:
+    """Whether the arguments ``run`` (a table's) and ``step`` (a step's) are one run of
+    ``benchmarks/SCRIPT`` as its parser reads them (a table's command gives every option,
+    its defaults included; the step, what it changes; neither where the files go)."""
+    place = {"bench_dir", "out_dir", "out"}
+    parsed = []
+    for args in (run, step):
+        namespace, _, err = _ARGS.parse(script.removesuffix(".py"), args)
+        assert namespace is not None, f"{script} {' '.join(args)}: {err}"
+        parsed.append({k: v for k, v in vars(namespace).items() if k not in place})
+    return same_run(*parsed)
+
+
+def _without_only(args: list[str]) -> list[str]:
+    """``args`` without allocation.py's ``--only PARTS`` (each part's table is checked apart)."""
+    if "--only" not in args:
+        return list(args)
+    at = args.index("--only")
+    return args[:at] + args[at + 2 :]
 
 
 def test_every_routing_step_writes_the_committed_table(run_all: ModuleType) -> None:
@@ -45,7 +77,9 @@ def test_routing_steps_run_the_command_of_their_committed_table(run_all: ModuleT
         prefix = args[args.index("--out-prefix") + 1]
         table = (REPO / "benchmarks" / "results" / f"{prefix}.md").read_text(encoding="utf-8")
         command = next(line for line in table.splitlines() if line.startswith("Command:"))
-        assert command == f"Command: `python benchmarks/routing.py {' '.join(args)}`", prefix
+        assert command.startswith("Command: `python benchmarks/routing.py "), prefix
+        run = command.removeprefix("Command: `python benchmarks/routing.py ").rstrip("`")
+        assert _same_run("routing.py", run.split(), args), prefix
 
 
 def test_every_variant_step_runs_the_command_of_its_table(run_all: ModuleType) -> None:
@@ -61,18 +95,12 @@ def test_every_variant_step_runs_the_command_of_its_table(run_all: ModuleType) -
         if command is None:  # allocation.py's tables name their --only flag in the text
             assert "--only" in step.args and name.removeprefix("allocation-") in step.args
             continue
-        wanted = f"python benchmarks/{step.script} {' '.join(step.args)}"
+        at = command.index(f"python benchmarks/{step.script} ")
+        run = command[at : command.index("`", at)].split()[2:]
         if "--only" in step.args:  # one run of several --only parts writes each part's table
-            run = command[command.index("python benchmarks/") : command.rindex("`")].split()[1:]
-            at, mine = run.index("--only"), step.args.index("--only")
-            assert step.args[mine + 1] in run[at + 1].split(","), name
-            assert run[:at] + run[at + 2 :] == [
-                f"benchmarks/{step.script}",
-                *step.args[:mine],
-                *step.args[mine + 2 :],
-            ], name
-            continue
-        assert f"{wanted}`" in command, name  # after `, or after .venv/bin/
+            mine = step.args[step.args.index("--only") + 1]
+            assert mine in run[run.index("--only") + 1].split(","), name
+        assert _same_run(step.script, _without_only(run), _without_only(list(step.args))), name
 
 
 def test_a_plain_run_leaves_the_variant_steps_out(
@@ -235,17 +263,35 @@ def test_every_table_is_remade_by_a_step_running_its_command_or_kept_as_run(
     for step, name in made:
         run = _table_command(name)
         mine = [f"benchmarks/{step.script}", *step.args]
-        if step.script != "allocation.py":
-            assert run == mine, name
-            continue
-        if run is None:  # the older allocation tables give their part in the text
-            continue
-        part = next(p for p, t in run_all.ALLOCATION_TABLES.items() if t == name)
-        at = run.index("--only")
-        assert part in run[at + 1].split(","), name
-        if "--only" in mine:
-            mine[mine.index("--only") : mine.index("--only") + 2] = []
-        assert run[:at] + run[at + 2 :] == mine, name
+        if step.script == "allocation.py":
+            if run is None:  # the older allocation tables give their part in the text
+                continue
+            part = next(p for p, t in run_all.ALLOCATION_TABLES.items() if t == name)
+            if "--only" in run:  # (a plain run's table may give its parts or not)
+                assert part in run[run.index("--only") + 1].split(","), name
+            run, mine = _without_only(run), _without_only(mine)
+        assert run is not None and run[0] == mine[0], name
+        assert _same_run(step.script, run[1:], mine[1:]), name
+
+
+def test_a_table_command_with_every_default_written_is_still_its_steps(
+    run_all: ModuleType,
+) -> None:
+    """The scripts now write every default into a table's command (``measures.command_line``):
+    such a command is its step's run, and one value changed is not (the tests compared the
+    words, so the next run of each table would have failed them)."""
+    from benchmarks.measures import explicit_args
+    from tests.test_benchmarks_measures import script_parser
+
+    for step in run_all.STEPS + run_all.EXTRAS:
+        args = list(step.args)
+        written = explicit_args(script_parser(step.script, args), args)
+        assert written[: len(args)] == args, step.name
+        assert _same_run(step.script, written, args), step.name
+        seed = next((w for w in written if w in ("--seed", "--seeds", "--repeats")), None)
+        if seed is not None:  # (allocation_pyomo_limits.py has none of them)
+            at = written.index(seed) + 1
+            assert not _same_run(step.script, [*written[:at], "7", *written[at + 1 :]], args)
 
 
 def test_the_allocation_parts_are_the_scripts(run_all: ModuleType) -> None:

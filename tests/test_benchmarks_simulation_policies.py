@@ -55,6 +55,11 @@ def test_the_table_is_what_the_csv_gives(policies: ModuleType, tiny_runs: list[P
     assert "[" in cells[4] and not cells[6].startswith("1.000 "), rows[0]
     assert "| on | 2 |" in rows[0] and "| off | 2 |" in rows[1]
     assert "Command: `flock -s /tmp/dispatchlab-cpu.lock" in table and "\nMade " in table
+    # the options left to their defaults are written too (a changed default would change
+    # what the command runs): the policies and breaks compared, the table's name
+    command = table.split("Command: `")[1].split("`")[0]
+    assert " --policies insertion,insertion:ontime --breaks on,off " in command, command
+    assert command.endswith(" --out-prefix simulation-policies"), command
 
 
 def test_the_same_seeds_give_the_same_rows_on_any_number_of_workers(

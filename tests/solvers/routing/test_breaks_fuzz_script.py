@@ -58,7 +58,8 @@ def test_a_tiny_run_writes_its_tables(script: ModuleType, tmp_path: Path) -> Non
     )
     assert code == 0
     table = (tmp_path / "f.md").read_text(encoding="utf-8")
-    assert "--out-prefix f`" in table and "| greedy |" in table
+    assert "--cases 3 --engines greedy --out-prefix f --seed 1 " in table  # defaults after
+    assert "| greedy |" in table
     rows = (tmp_path / "f.csv").read_text(encoding="utf-8").splitlines()
     assert rows[0].startswith("case,engine,") and len(rows) > 1
 

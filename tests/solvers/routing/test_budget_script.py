@@ -54,14 +54,16 @@ def test_the_tables_command_line_is_the_one_that_was_run(
     script: ModuleType, tmp_path: Path
 ) -> None:
     """The table's ``Command:`` line gave Python lists (``--orders [10, 20]``), which no shell
-    or parser takes; it is now the run's own arguments, ``--out-prefix`` included."""
+    or parser takes; it is now the run's own arguments, ``--out-prefix`` included, and the
+    options left to their defaults with them (a changed default changed what it ran)."""
     args = ["--orders", "10,12", "--budgets", "0.5,2", "--engines", "greedy", "--seed", "3"]
     args += ["--out-dir", str(tmp_path), "--out-prefix", "tiny"]
     assert script.main(args) == 0
     table = (tmp_path / "tiny.md").read_text(encoding="utf-8")
     command = re.search(r"^Command: `python benchmarks/routing_budget.py (.*)`$", table, re.M)
     assert command is not None
-    assert shlex.split(command.group(1)) == [*args[:8], *args[10:]]  # all but --out-dir
+    defaults = ["--generator-version", "1", "--repeat", "1"]  # (no fleet: sized per day)
+    assert shlex.split(command.group(1)) == [*args[:8], *args[10:], *defaults]  # no --out-dir
 
 
 def test_one_day_per_seed_with_its_cpu_time_and_whether_the_budget_bound(
