@@ -143,10 +143,10 @@ ONE_OFF_TABLES: dict[str, str] = {
     "routing-cvrplib_x-10s-anchor": "an earlier run, kept for comparison",
     "routing-cvrplib_x-10s-contended": "a run on a contended machine, kept for comparison",
     "routing-cvrplib_x-10s-run1": "an earlier run, kept for comparison",
-    "routing-cvrplib_x-greedy": "a variant (greedy) kept for comparison",
+    "routing-cvrplib_x-greedy-10s": "a variant (greedy) kept for comparison",
     "routing-homberger400-20s-run1": "an earlier run, kept for comparison",
-    "routing-solomon-5s-ortools": "a variant (OR-Tools alone) kept for comparison",
     "routing-solomon-5s-run1": "an earlier run, kept for comparison",
+    "routing-solomon-ortools-5s": "a variant (OR-Tools alone) kept for comparison",
 }
 
 

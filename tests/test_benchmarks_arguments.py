@@ -341,7 +341,7 @@ def test_every_committed_table_says_where_it_was_made() -> None:
         if recovered is None or shallow.stdout.strip() != "false":
             continue
         changed = subprocess.run(
-            ["git", "-C", str(REPO), "log", "--format=%H", "--", f"{table.parent}/{table.stem}.*"],
+            ["git", "-C", str(REPO), "log", "--follow", "--format=%H", "--", str(table)],
             capture_output=True,
             text=True,
         ).stdout.split()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sys
 import threading
@@ -162,8 +163,6 @@ def test_ctrl_c_lets_the_running_step_finish_its_own_stop(
 
 def test_every_step_can_write_into_out_dir(run_all: ModuleType) -> None:
     """Each step's script takes the output-folder option ``--out-dir`` gives it."""
-    import re
-
     for step in run_all.STEPS + run_all.EXTRAS:
         option = run_all.OUT_OPTION.get(step.script)
         assert option is not None, step.name
@@ -294,6 +293,16 @@ def test_a_table_command_with_every_default_written_is_still_its_steps(
             assert not _same_run(step.script, [*written[:at], "7", *written[at + 1 :]], args)
 
 
+def test_every_table_is_named_in_the_docs() -> None:
+    """Each table under benchmarks/results is named in README.md or a page of docs/ (by its
+    name, or as ``NAME.md``): nine were cited by no page, so nothing said what they show."""
+    pages = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+    text = "\n".join(p.read_text(encoding="utf-8") for p in pages)
+    named = set(re.findall(r"(?<![\w-])([a-z][\w-]*[\w])(?![\w-])", text))
+    tables = {p.stem for p in (REPO / "benchmarks" / "results").glob("*.md")}
+    assert sorted(tables - named) == []
+
+
 def test_the_allocation_parts_are_the_scripts(run_all: ModuleType) -> None:
     """``ALLOCATION_TABLES`` has allocation.py's ``--only`` parts in their order, and the
     parts a plain run leaves out are the variant steps'."""
@@ -380,9 +389,7 @@ RENAMED = {
     "routing-cvrplib_x-10s-anchor": "routing-cvrplib_x-auto-10s",
     "routing-cvrplib_x-10s-contended": "routing-cvrplib_x-auto-10s",
     "routing-cvrplib_x-10s-run1": "routing-cvrplib_x-auto-10s",
-    "routing-cvrplib_x-greedy": "routing-cvrplib_x-greedy-10s",
     "routing-homberger400-20s-run1": "routing-homberger400-auto-20s",
-    "routing-solomon-5s-ortools": "routing-solomon-ortools-5s",
     "routing-solomon-5s-run1": "routing-solomon-auto-5s",
 }
 
