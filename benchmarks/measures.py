@@ -506,18 +506,29 @@ def explicit_args(ap: argparse.ArgumentParser, given: Sequence[str]) -> list[str
     return words
 
 
-def _without_place(ap: argparse.ArgumentParser, given: Sequence[str]) -> list[str]:
-    """``given`` without the :data:`PLACE_OPTIONS` (and their values) it names."""
+#: options whose value a recorded command does not show (a table is committed): ``<name>``
+SECRET_OPTIONS = frozenset({"--key"})
+
+
+def _recorded(ap: argparse.ArgumentParser, given: Sequence[str]) -> list[str]:
+    """``given`` without the :data:`PLACE_OPTIONS` (and their values) it names, and with
+    ``<key>`` for the value of a :data:`SECRET_OPTIONS` one."""
     options = [o for a in ap._actions for o in a.option_strings if o.startswith("--")]
-    words, skip = [], False
+    words: list[str] = []
+    value_of: str | None = None  # the option whose value the next word is
     for word in given:
-        if skip:
-            skip = False
+        if value_of is not None:
+            if value_of in SECRET_OPTIONS:
+                words.append(f"<{value_of.removeprefix('--')}>")
+            value_of = None
             continue
-        name = word.split("=", 1)[0]
+        name, eq, _ = word.partition("=")
         named = [o for o in options if o == name] or [o for o in options if o.startswith(name)]
-        if word.startswith("--") and len(named) == 1 and named[0] in PLACE_OPTIONS:
-            skip = "=" not in word
+        option = named[0] if word.startswith("--") and len(named) == 1 else None
+        if option in PLACE_OPTIONS or option in SECRET_OPTIONS:
+            if option in SECRET_OPTIONS:
+                words.append(f"{option}=<{option.removeprefix('--')}>" if eq else option)
+            value_of = None if eq else option
             continue
         words.append(word)
     return words
@@ -526,8 +537,9 @@ def _without_place(ap: argparse.ArgumentParser, given: Sequence[str]) -> list[st
 def command_line(ap: argparse.ArgumentParser, given: Sequence[str] | None, script: str) -> str:
     """``python benchmarks/SCRIPT`` with ``given`` (None: this process's arguments) and every
     default made explicit (:func:`explicit_args`), as a table's ``Command:`` line gives it:
-    without where the files went (:data:`PLACE_OPTIONS`), so it re-makes the table in place."""
-    words = _without_place(ap, sys.argv[1:] if given is None else given)
+    without where the files went (:data:`PLACE_OPTIONS`), so it re-makes the table in place,
+    and without a key's value (:data:`SECRET_OPTIONS`)."""
+    words = _recorded(ap, sys.argv[1:] if given is None else given)
     return shlex.join(["python", f"benchmarks/{script}", *explicit_args(ap, words)])
 
 

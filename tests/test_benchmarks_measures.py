@@ -401,6 +401,17 @@ def test_a_recorded_command_spells_out_every_default() -> None:
     )
 
 
+def test_a_recorded_command_does_not_show_a_key() -> None:
+    """``load.py --url URL --key KEY`` wrote the key into the table's command (a committed
+    file): its value is ``<key>`` there, in either spelling."""
+    ap = argparse.ArgumentParser(prog="t.py")
+    ap.add_argument("--url")
+    ap.add_argument("--key")
+    for words in (["--url", "u", "--key", "s3cret"], ["--url", "u", "--key=s3cret"]):
+        command = command_line(ap, words, "t.py")
+        assert "s3cret" not in command and "--key" in command and "<key>" in command
+
+
 def test_a_default_no_words_give_is_refused_naming_its_option() -> None:
     """A default the command line cannot write is an error naming it, not a command that
     leaves it out (and so runs another default later)."""
