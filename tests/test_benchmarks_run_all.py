@@ -295,7 +295,7 @@ def test_a_table_command_with_every_default_written_is_still_its_steps(
 
 def test_every_table_is_named_in_the_docs() -> None:
     """Each table under benchmarks/results is named in README.md or a page of docs/ (by its
-    name, or as ``NAME.md``): nine were cited by no page, so nothing said what they show."""
+    name, or as ``NAME.md``): ten were named by no page (three only as "the ``-run1`` files")."""
     pages = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
     text = "\n".join(p.read_text(encoding="utf-8") for p in pages)
     named = set(re.findall(r"(?<![\w-])([a-z][\w-]*[\w])(?![\w-])", text))
