@@ -256,20 +256,22 @@ def check_output_file(out: Path, option: str = "--out") -> None:
         _probe_folder(out, option)  # a symlink, device or FIFO is written through, not here
 
 
-def _probe_folder(out: Path, option: str) -> None:
-    """Fail unless a file can be made next to ``out``, as its atomic write makes one.
+def _probe_folder(out: Path, option: str, folder: Path | None = None) -> None:
+    """Fail unless a file can be made next to ``out`` (or in ``folder``), as its atomic write
+    makes one.
 
     ``os.access`` is no test of that: for root a folder such as ``/proc`` is writable, yet
     no file can be made there (``--out /proc/x.json`` failed after the solve).
     """
     import tempfile
 
+    folder = out.parent if folder is None else folder
     try:
-        fd, probe = tempfile.mkstemp(prefix=f".{out.name}.probe-", dir=out.parent)
+        fd, probe = tempfile.mkstemp(prefix=f".{out.name}.probe-", dir=folder)
     except OSError as err:
         reason = err.strerror or type(err).__name__
         raise InputError(
-            option, f"cannot make a file in folder {out.parent} ({reason})", source=str(out)
+            option, f"cannot make a file in folder {folder} ({reason})", source=str(out)
         ) from None
     os.close(fd)
     os.unlink(probe)
@@ -284,6 +286,29 @@ def check_output_folder(out: Path, option: str = "--out") -> None:
     if out.exists() and not out.is_dir():
         raise InputError(option, "is a file, expected a folder", source=str(out))
     usable_folder(out if out.exists() else out.parent, option, out)
+    if out.is_dir():
+        _probe_folder(out, option, folder=out)  # its files are written inside it
+    else:
+        _probe_new_folder(out, option)
+
+
+def _probe_new_folder(out: Path, option: str) -> None:
+    """Fail unless the folder ``out`` can be made in its parent (nothing is left behind).
+
+    As for :func:`_probe_folder`, ``os.access`` is no test: for root ``/proc`` is writable,
+    yet ``--out /proc/report`` failed after the runs with ``/proc/report: No such file or
+    directory``, naming no option.
+    """
+    import tempfile
+
+    try:
+        probe = tempfile.mkdtemp(prefix=f".{out.name}.probe-", dir=out.parent)
+    except OSError as err:
+        reason = err.strerror or type(err).__name__
+        raise InputError(
+            option, f"cannot make a folder in {out.parent} ({reason})", source=str(out)
+        ) from None
+    os.rmdir(probe)
 
 
 #: the ``--out`` value that means standard output

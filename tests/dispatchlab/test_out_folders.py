@@ -119,3 +119,27 @@ def test_a_folder_output_needs_its_parent(work: Path, command: list[str], option
     line = _one_line(runner.invoke(app, [*command, str(target)]))
     assert line == f"error: {target}: {option}: folder {target.parent} does not exist"
     assert not (work / "missing").exists()
+
+
+@pytest.mark.skipif(not PROC.is_dir(), reason="no /proc here")
+@pytest.mark.parametrize("target", [PROC / "report", PROC])
+@pytest.mark.parametrize(
+    ("command", "option"),
+    [
+        (
+            ["whatif", "variants.yaml", "--replications", "1", "--executor", "serial", "--out"],
+            "--out",
+        ),
+        (["train", "--out", "model.zip", "--logdir"], "--logdir"),
+    ],
+)
+def test_a_folder_output_where_nothing_can_be_made_is_refused_before_the_work(
+    work: Path, command: list[str], option: str, target: Path
+) -> None:
+    """Root may write to ``/proc`` by its permissions, yet no folder or file can be made
+    there: ``whatif --out /proc/report`` played its days, then failed with ``error:
+    /proc/report: No such file or directory``, naming no option (training never started)."""
+    line = _one_line(runner.invoke(app, [*command, str(target)]))
+    assert line.startswith(f"error: {target}: {option}: cannot make a "), line
+    assert "probe-" not in line, line
+    assert not list(PROC.glob(".report.*")) and not list(PROC.glob(".proc.*"))
