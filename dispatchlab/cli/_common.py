@@ -357,12 +357,94 @@ def load_scenario_input_as(path: Path | str, fmt: str = "auto") -> tuple[Scenari
     detected): a JSON scenario's ``source.format`` is the format it was first read from."""
     from scenarios.io import detect_bytes_format, detect_format, load_scenario, scenario_from_bytes
 
-    if is_stdin(path):
-        data = read_input(path)
-        chosen = detect_bytes_format(data, source=STDIN_NAME) if fmt == "auto" else fmt
-        return scenario_from_bytes(data, chosen, source=STDIN_NAME), chosen
-    chosen = detect_format(path) if fmt == "auto" else fmt
-    return load_scenario(path, chosen), chosen
+    data = read_input(path) if is_stdin(path) else None  # stdin can be read once only
+    try:
+        if data is not None:
+            chosen = detect_bytes_format(data, source=STDIN_NAME) if fmt == "auto" else fmt
+            return scenario_from_bytes(data, chosen, source=STDIN_NAME), chosen
+        chosen = detect_format(path) if fmt == "auto" else fmt
+        return load_scenario(path, chosen), chosen
+    except InputError as err:
+        if err.source != input_name(path):
+            raise
+        raise mistaken_input(
+            err, data if data is not None else file_bytes(path), "scenario"
+        ) from None
+
+
+def file_bytes(path: Path | str) -> bytes | None:
+    """The bytes of the input file argument ``path``, None if it cannot be read."""
+    try:
+        return read_input(path)
+    except (InputError, OSError):
+        return None
+
+
+#: the hint of an input read as one kind (the key's first) that is another (its second)
+MISTAKEN: dict[tuple[str, str], str] = {
+    ("scenario", "request"): "this looks like an allocation request: dispatchlab allocate reads it",
+    ("scenario", "plan"): (
+        "this looks like a plan, as dispatchlab route --out writes: give the scenario here, "
+        "and the plan to simulate --plan"
+    ),
+    ("plan", "scenario"): (
+        "this looks like a scenario: --plan takes a plan, as dispatchlab route --out writes"
+    ),
+    ("plan", "request"): (
+        "this looks like an allocation request: --plan takes a plan, as dispatchlab route "
+        "--out writes"
+    ),
+    ("request", "scenario"): "this looks like a scenario file: add --scenario",
+    ("request", "plan"): (
+        "this looks like a plan, as dispatchlab route --out writes: allocate reads an "
+        "allocation request (or a scenario with --scenario)"
+    ),
+}
+
+
+def json_input_kind(data: bytes | None) -> str | None:
+    """Which of the command line's JSON inputs ``data`` is: ``scenario``, ``request`` (an
+    allocation request) or ``plan`` (None: none of them, not JSON, or an empty object)."""
+    from scenarios.io.json_io import from_json, loads
+    from scenarios.io.plan_io import plan_from_json
+    from scenarios.model import Scenario
+    from solvers.allocation import AllocationRequest
+
+    if data is None:
+        return None
+    try:
+        parsed = loads(data)
+    except ValueError:
+        return None
+    if not isinstance(parsed, dict) or not parsed:  # {} is a request of nothing, say
+        return None
+    readers: dict[str, Callable[[], object]] = {
+        "scenario": lambda: from_json(Scenario, data),
+        "request": lambda: from_json(AllocationRequest, data),
+        "plan": lambda: plan_from_json(data),
+    }
+    for kind, read in readers.items():
+        try:
+            read()
+        except (InputError, ValidationError, ValueError):
+            continue
+        return kind
+    return None
+
+
+def mistaken_input(err: InputError, data: bytes | None, expected: str) -> InputError:
+    """``err`` with a hint added when the input that failed as an ``expected`` one
+    (``scenario``, ``request`` or ``plan``) is another of them (see :data:`MISTAKEN`)."""
+    return with_hint(err, expected, json_input_kind(data))
+
+
+def with_hint(err: InputError, expected: str, found: str | None) -> InputError:
+    """``err`` with the hint of :data:`MISTAKEN` for a ``found`` input read as an ``expected``
+    one (``err`` itself when there is none)."""
+    hint = MISTAKEN.get((expected, found or ""))
+    if hint is None:
+        return err
+    return InputError(err.field, f"{err.reason} ({hint})", source=err.source)
 
 
 def is_stdout(out: Path | None) -> bool:

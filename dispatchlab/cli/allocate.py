@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from dispatchlab.cli._common import (
+    MISTAKEN,
     check_int_range,
     check_out_option,
     check_output_file,
@@ -15,15 +16,19 @@ from dispatchlab.cli._common import (
     cli_errors,
     console,
     fail,
+    file_bytes,
     input_name,
     is_stdin,
     is_stdout,
+    json_input_kind,
+    mistaken_input,
     note_input,
     option_names,
     print_warning,
     read_input,
     seed_option,
     with_elapsed_bar,
+    with_hint,
     write_out,
 )
 
@@ -201,7 +206,8 @@ def _read_request(path: Path) -> AllocationRequest:
         return from_json(AllocationRequest, data, source=input_name(path), saved=True)
     except InputError as err:
         only = set(Scenario.model_fields) - set(AllocationRequest.model_fields)
-        raise _hinted(err, data, only, "this looks like a scenario file: add --scenario") from None
+        hinted = _hinted(err, data, only, MISTAKEN["request", "scenario"])
+        raise (hinted if hinted is not err else mistaken_input(err, data, "request")) from None
 
 
 def _read_scenario(path: Path) -> Scenario:
@@ -220,17 +226,17 @@ def _read_scenario(path: Path) -> Scenario:
     except InputError as err:
         only = set(AllocationRequest.model_fields) - set(Scenario.model_fields)
         hint = "this looks like an allocation request: drop --scenario"
-        raise _hinted(err, data if data is not None else _file_bytes(path), only, hint) from None
-
-
-def _file_bytes(path: Path) -> bytes | None:
-    """The bytes of the input file ``path``, None if it cannot be read."""
-    from scenarios.errors import InputError
-
-    try:
-        return read_input(path)
-    except (InputError, OSError):
-        return None
+        if err.source != input_name(path):
+            raise
+        data = data if data is not None else file_bytes(path)
+        hinted = _hinted(err, data, only, hint)
+        if hinted is err:  # a request of nodes, orders and costs has a scenario's keys alone
+            kind = json_input_kind(data)
+            if kind == "request":
+                hinted = InputError(err.field, f"{err.reason} ({hint})", source=err.source)
+            else:
+                hinted = with_hint(err, "scenario", kind)
+        raise hinted from None
 
 
 def _hinted(err: InputError, data: bytes | None, only: set[str], hint: str) -> InputError:

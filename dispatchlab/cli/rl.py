@@ -25,7 +25,9 @@ from dispatchlab.cli._common import (
     comma_items,
     console,
     fail,
+    file_bytes,
     is_stdout,
+    mistaken_input,
     note_input,
     option_names,
     print_warning,
@@ -218,6 +220,8 @@ def _load_scenario(spec: str) -> Scenario:
         try:
             return load_scenario_spec(spec)
         except InputError as err:
+            if err.source is not None and err.source == spec and err.field != "scenario":
+                raise mistaken_input(err, file_bytes(spec), "scenario") from None
             if err.field != "scenario" or err.source is None:
                 raise
             raise InputError("--scenario", err.reason, source=err.source) from None

@@ -19,9 +19,11 @@ from dispatchlab.cli._common import (
     comma_items,
     console,
     fail,
+    file_bytes,
     input_name,
     is_stdout,
     load_scenario_input,
+    mistaken_input,
     note_input,
     print_warning,
     progress_bar,
@@ -30,6 +32,7 @@ from dispatchlab.cli._common import (
 )
 
 if TYPE_CHECKING:
+    from scenarios.plan import Plan
     from simulation.params import SimParams
 
 EXECUTORS = ("local", "ray", "serial")
@@ -57,6 +60,19 @@ VARIANTS_HELP = (
     "fleet's most common kind (same capacity, skills and costs), with its base, shift and "
     "breaks, named <id>~1, <id>~2, ...; see docs/simulation.md"
 )
+
+
+def _read_plan(path: Path) -> Plan:
+    """Read a ``--plan`` file; a scenario or an allocation request given there says so."""
+    from scenarios.errors import InputError
+    from scenarios.io import read_plan
+
+    try:
+        return read_plan(path)
+    except InputError as err:
+        if err.source != str(path):
+            raise
+        raise mistaken_input(err, file_bytes(path), "plan") from None
 
 
 def _sim_params(idle_couriers_go_home: bool, take_vehicle_breaks: bool) -> SimParams | None:
@@ -142,7 +158,7 @@ def simulate_cmd(
     from rich.markup import escape
     from rich.table import Table
 
-    from scenarios.io import read_plan, to_json
+    from scenarios.io import to_json
     from scenarios.plan import Estimate
     from simulation.evaluate import evaluate
     from simulation.executors import make_executor
@@ -160,7 +176,7 @@ def simulate_cmd(
     scenario = load_scenario_input(scenario_path, fmt)
     note_input(input_name(scenario_path), type(scenario).model_fields)
     paths = plan_paths or []
-    plans = [read_plan(p) for p in paths]
+    plans = [_read_plan(p) for p in paths]
     for path, each in zip(paths, plans, strict=True):  # the twin names them plan.routes...
         note_input(path, type(each).model_fields)
         note_input(path, type(each).model_fields, under="plan")
