@@ -100,3 +100,37 @@ def test_the_on_time_tables_are_the_committed_policy_runs() -> None:
     tuned, held_out = shown[1], next(b for b in shown if b and "held out:" in b[0])
     assert "benchmarks/simulation_policies.py --workers 2" in " ".join(fixed.split())
     assert tuned + held_out == rows
+
+
+def test_the_long_whatif_run_counts_the_example_variant_file() -> None:
+    """The paragraph on the first ``whatif`` line counts the variant file of "What-if variant
+    files": it still said 5 variants (150 days) after the file had grown to 7 (session 78)."""
+    import yaml
+
+    from scenarios.variants import VariantFile
+
+    section = TEXT[TEXT.index("## What-if variant files") :]
+    block = re.search(r"```yaml\n(.*?)```", section, flags=re.DOTALL)
+    assert block is not None
+    spec = VariantFile.model_validate(yaml.safe_load(block.group(1)))
+    variants = len(spec.variants) + 1  # the base is a variant of the study
+    line = re.search(
+        r"dispatchlab whatif variants\.yaml --policies (\S+) --replications (\d+)", TEXT
+    )
+    assert line is not None
+    policies, replications = line.group(1).split(","), int(line.group(2))
+    said = re.search(
+        r"(\d+) variants \(the base included\) x (\d+) policies x (\d+) replications\s+"
+        r"are (\d+) simulated days, (\d+) of them under `reopt:10`",
+        TEXT,
+    )
+    assert said is not None
+    assert "reopt:10" in policies
+    days = variants * len(policies) * replications
+    assert [int(g) for g in said.groups()] == [
+        variants,
+        len(policies),
+        replications,
+        days,
+        variants * replications,
+    ]
