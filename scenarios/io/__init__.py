@@ -62,6 +62,10 @@ def detect_text_format(head: str, *, suffix: str = "", source: str) -> str:
         if '"orders"' not in head and any(key in head for key in vroom_keys):
             return "vroom"
         return "json"
+    if not stripped:  # "pass --format" would not help: there is nothing to read
+        raise InputError(
+            "format", "the input is empty: nothing to read a scenario from", source=source
+        )
     upper = head.upper()
     if "VEHICLE" in upper and "CUSTOMER" in upper:
         return "solomon"

@@ -72,3 +72,15 @@ def test_a_scenario_in_bytes_is_the_files_scenario() -> None:
     from_bytes = scenario_from_bytes(C101.read_bytes(), source="<stdin>")
     from_file = to_json(load_scenario(C101)).replace(str(C101), "<stdin>")
     assert to_json(from_bytes).replace('"stdin"', '"C101"') == from_file
+
+
+@pytest.mark.parametrize("text", ["", "  \n\n"])
+@pytest.mark.parametrize("command", [["route"], ["simulate"], ["scenario", "show"]])
+def test_an_empty_stdin_says_it_is_empty(command: list[str], text: str) -> None:
+    """Nothing piped in (``dispatchlab route - < /dev/null``) said ``cannot tell the file
+    format; pass --format``, which no ``--format`` could help."""
+    result = runner.invoke(app, [*command, "-"], input=text)
+    assert result.exit_code == 2, result.output
+    assert result.stderr == (
+        "error: <stdin>: format: the input is empty: nothing to read a scenario from\n"
+    )

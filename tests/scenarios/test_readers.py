@@ -775,3 +775,11 @@ def test_a_refusal_left_to_the_model_says_its_times_are_scaled() -> None:
     assert scale_note(1000, "pickup.service_s").endswith("the file's x 1000)")
     assert scale_note(10, "capacity.0") == ""
     assert scale_note(1, "time_windows.0.end_s") == ""
+
+
+@pytest.mark.parametrize("text", ["", " \n\t\n"])
+def test_detect_format_says_an_empty_file_is_empty(tmp_path: Path, text: str) -> None:
+    p = tmp_path / "x.txt"
+    p.write_text(text)
+    with pytest.raises(InputError, match="the input is empty"):
+        detect_format(p)
