@@ -185,13 +185,18 @@ def test_an_exception_from_highs_is_the_runs_error(
     assert out.status == "Solver error (MemoryError: std::bad_alloc)"
 
 
+#: the HiGHS runs of :func:`test_a_stock_only_batch_answers_whichever_highs_run_fails`'s
+#: solve (its master LPs and the compact MIP): 15 here; an ``at`` past them fails no run
+STOCK_ONLY_RUNS = 15
+
+
 @settings(
-    max_examples=12,
+    max_examples=6,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
     derandomize=True,
 )
-@given(at=st.integers(min_value=0, max_value=90), how=st.sampled_from(HOW))
+@given(at=st.integers(min_value=0, max_value=STOCK_ONLY_RUNS - 1), how=st.sampled_from(HOW))
 def test_a_stock_only_batch_answers_whichever_highs_run_fails(
     monkeypatch: pytest.MonkeyPatch, literature_150: AllocationRequest, at: int, how: str
 ) -> None:
