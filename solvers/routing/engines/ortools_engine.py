@@ -23,19 +23,23 @@ infeasible for the whole fleet; it stays unused.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from multiprocessing.connection import wait
 
 import numpy as np
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
 from scenarios.errors import InputError, ScenarioInputError
 from scenarios.geo import MAX_INT
-from solvers.cancel import current_cancel
+from solvers.cancel import cancelled, current_cancel
 from solvers.routing.engines.base import STOPPED_BY_CLOCK, EngineResult, EngineSettings
 from solvers.routing.greedy import greedy_routes
 from solvers.routing.problem import (
@@ -202,6 +206,130 @@ class _Stall(pywrapcp.SearchMonitor):
         if failures >= self.limits[1]:
             self.stopped = f"stopped after {failures} failed moves without a solution"
             self.routing.CancelSearch()
+
+
+#: A seeded search of a problem with driver breaks and at least this many visits runs in a
+#: forked process killed at its deadline (:func:`hard_stop`): OR-Tools looks at its clock only
+#: between moves, and completing the greedy seed (cumuls, break starts) is one step that ran
+#: past the deadline (2,400-order city day of ``routing_budget.py``, seed 1: 4.6-6.3 s for a
+#: limit of 1.7-5.1 s, session 78; the answer came up to 1.7 s late). Smaller days complete
+#: their seed in a fraction of a second (0.08 s of CPU at 600 orders, 0.57 s at 1,500).
+HARD_STOP_TASKS = 1_000
+#: In a search killed at its deadline, a new best solution is sent to the solve at most this
+#: often (s): the routes of a 2,400-visit day are read from the solver at each one.
+REPORT_EVERY_S = 0.1
+
+
+def hard_stop(problem: RoutingProblem) -> bool:
+    """Whether the search runs in a process killed at its deadline (:data:`HARD_STOP_TASKS`)."""
+    return hasattr(os, "fork") and problem.has_breaks and len(problem.tasks) >= HARD_STOP_TASKS
+
+
+@dataclass(frozen=True)
+class _Found:
+    """What a search gave: its routes (None: no solution), objective, status, how it started,
+    solutions counted, why its stall stopped it, its time limit and start (s), and whether its
+    process was killed at its deadline (its best solution reported so far kept)."""
+
+    routes: dict[int, list[int]] | None
+    objective: int
+    status: str
+    seeded: str
+    solutions: int
+    stopped: str | None
+    clock_s: tuple[float, ...] = ()
+    killed: bool = False
+
+
+def _search_killed_at(
+    search: Callable[[], _Found],
+    report: Callable[[Callable[[object], None]], None],
+    end: float,
+    interrupted: threading.Event,
+) -> _Found:
+    """``search()`` in a forked process killed at ``end`` (a ``time.perf_counter()`` value),
+    or once the caller cancels or presses Ctrl-C; ``report(send)`` is called in that process
+    first, to send ``(cost, routes)`` of each new best solution. Killed, the last best sent is
+    the outcome (none: no solution)."""
+    from solvers.routing.engines.pyvrp_engine import (
+        _HELLO,
+        _Child,
+        _close_inherited_fds,
+        _die_with_parent,
+        _exit_with_parent,
+        _fork_quietly,
+        _prctl,
+        _send,
+    )
+
+    parent = os.getpid()
+    _prctl()  # loaded here: the search process loads nothing
+    reader, writer = os.pipe()
+    children: list[_Child] = []
+    try:
+        pid = _fork_quietly(lambda pid: children.append(_Child(pid, reader)))
+        if pid == 0:  # the child: never returns into the caller's code
+            try:
+                _send(writer, (_HELLO, os.getpid()))
+                if not _die_with_parent(parent):
+                    _exit_with_parent(parent)
+                os.close(reader)
+                _close_inherited_fds(keep=writer)
+                report(lambda msg: _send(writer, ("best", msg)))
+                _send(writer, ("done", search()))
+            except BaseException as exc:  # handed to the parent, which raises it
+                with contextlib.suppress(BaseException):
+                    _send(writer, ("error", RuntimeError(f"OR-Tools search: {exc!r}")))
+            finally:
+                os._exit(0)
+        os.close(writer)
+        writer = -1
+        os.set_blocking(reader, False)
+        [child] = children
+        best: tuple[int, dict[int, list[int]]] | None = None
+        while not child.eof:
+            left = end - time.perf_counter()
+            if left <= 0 or cancelled() or interrupted.is_set():
+                break
+            if not wait([reader], timeout=min(left, 0.25)):
+                continue
+            for msg in child.read(until=end):
+                if msg[0] == "best":
+                    best = msg[1]
+                elif msg[0] == "done":
+                    found: _Found = msg[1]
+                    return found
+                elif msg[0] == "error":
+                    raise msg[1]
+        child.kill()
+        for msg in child.read():  # what it sent before it was killed: in the pipe already
+            if msg[0] == "best":
+                best = msg[1]
+            elif msg[0] == "done":
+                return msg[1]
+        what = "killed at its deadline" if time.perf_counter() >= end else "stopped"
+        return _Found(
+            routes=None if best is None else best[1],
+            objective=0 if best is None else int(best[0]),
+            status=f"search {what}",
+            seeded=(
+                "started from the greedy plan, its best solution so far kept"
+                if best is not None
+                else "the completion of the greedy plan (driver breaks) ran past the deadline"
+            ),
+            solutions=0,
+            stopped=None,
+            killed=True,
+        )
+    finally:
+        if writer >= 0:
+            os.close(writer)
+        for child in children:
+            child.kill()
+            # reaped in the background: its end (the model's memory freed) took 0.03-0.05 s
+            # at 2,400 visits, and the answer came that late
+            threading.Thread(target=child.reap, name="ortools-reap", daemon=True).start()
+        os.close(reader)
 
 
 class ORToolsEngine:
@@ -441,7 +569,6 @@ class ORToolsEngine:
         # Python runs when the search calls back), then raises KeyboardInterrupt as usual
         routing.CloseModelWithParameters(params)
         build_s = time.perf_counter() - t_build
-        assignment = None
         interrupted = threading.Event()
         # the caller's cancellation (solvers.cancel: a service stopping) stops it there too,
         # with its best so far
@@ -452,30 +579,38 @@ class ORToolsEngine:
         routing.AddAtSolutionCallback(stall.solution)
         routing.AddSearchMonitor(stall)
         clock_s: list[float] = []  # the search's time limit (s) and when it started
-        with _ctrl_c_sets(interrupted) as watched:
-            if watched or cancel is not None:
-                routing.AddAtSolutionCallback(
-                    lambda: (
-                        (interrupted.is_set() or (cancel is not None and cancel.is_set()))
-                        and routing.CancelSearch()
-                    )
-                )
-            # a greedy plan with no route (every order left out: none worth its cost, or
-            # the deadline came first) is a start too: OR-Tools' own first solution took 7.8 s
-            # of a 10 s budget at 1,000 optional orders (none in 6.3 s at 2,000), to the same
-            # empty plan
-            routes = [
-                [manager.NodeToIndex(nd + t) for t in seed_routes.get(vi, [])] for vi in fleet
-            ]
-            # only the next variables: ReadAssignmentFromRoutes would complete the seed
-            # (cumuls, break starts) once more before the search does, 13 s of a 16 s
-            # budget on a 2,400-order day with breaks
-            initial = solver.Assignment()
-            read = routing.RoutesToAssignment(routes, True, True, initial)
-            build_s = time.perf_counter() - t_build
+        # a greedy plan with no route (every order left out: none worth its cost, or
+        # the deadline came first) is a start too: OR-Tools' own first solution took 7.8 s
+        # of a 10 s budget at 1,000 optional orders (none in 6.3 s at 2,000), to the same
+        # empty plan
+        routes = [[manager.NodeToIndex(nd + t) for t in seed_routes.get(vi, [])] for vi in fleet]
+        # only the next variables: ReadAssignmentFromRoutes would complete the seed
+        # (cumuls, break starts) once more before the search does, 13 s of a 16 s
+        # budget on a 2,400-order day with breaks
+        initial = solver.Assignment()
+        read = routing.RoutesToAssignment(routes, True, True, initial)
+        build_s = time.perf_counter() - t_build
+
+        def routes_now(assignment: pywrapcp.Assignment | None) -> dict[int, list[int]]:
+            """The routes of ``assignment`` (None: of the solution being reported)."""
+            out: dict[int, list[int]] = {}
+            for k, vi in enumerate(fleet):
+                found: list[int] = []
+                nxt = routing.NextVar(routing.Start(k))
+                idx = nxt.Value() if assignment is None else assignment.Value(nxt)
+                while not routing.IsEnd(idx):
+                    found.append(manager.IndexToNode(idx) - nd)
+                    nxt = routing.NextVar(idx)
+                    idx = nxt.Value() if assignment is None else assignment.Value(nxt)
+                if found:
+                    out[vi] = found
+            return out
+
+        def search() -> _Found:
+            """The seeded search (OR-Tools' own first solution if the seed is rejected)."""
+            assignment = None
             seeded = "the greedy plan could not be read"
             if read and not interrupted.is_set():
-                _set_budget(params, end, p)
                 clock_s[:] = [params.time_limit.ToMilliseconds() / 1000, time.perf_counter()]
                 assignment = routing.SolveFromAssignmentWithParameters(initial, params)
                 empty = "" if any(seed_routes.values()) else " (no route: every order left out)"
@@ -494,46 +629,73 @@ class ORToolsEngine:
                 _set_budget(params, end, p)
                 clock_s[:] = [params.time_limit.ToMilliseconds() / 1000, time.perf_counter()]
                 assignment = routing.SolveWithParameters(params)
+            return _Found(
+                routes=routes_now(assignment) if assignment is not None else None,
+                objective=int(assignment.ObjectiveValue()) if assignment is not None else 0,
+                status=str(routing.status()),
+                seeded=seeded,
+                solutions=stall.solutions,
+                stopped=stall.stopped,
+                clock_s=tuple(clock_s),
+            )
+
+        def report(send: Callable[[object], None]) -> None:
+            """In the search's process: send each new best solution (at most every
+            :data:`REPORT_EVERY_S`), its cost and routes."""
+            last = [-REPORT_EVERY_S]
+
+            def best() -> None:
+                now = time.perf_counter()
+                if stall.since_best == 0 and now - last[0] >= REPORT_EVERY_S:
+                    last[0] = now
+                    send((stall.best, routes_now(None)))
+
+            routing.AddAtSolutionCallback(best)
+
+        with _ctrl_c_sets(interrupted) as watched:
+            if watched or cancel is not None:
+                routing.AddAtSolutionCallback(
+                    lambda: (
+                        (interrupted.is_set() or (cancel is not None and cancel.is_set()))
+                        and routing.CancelSearch()
+                    )
+                )
+            _set_budget(params, end, p)
+            if read and not interrupted.is_set() and hard_stop(p):
+                found = _search_killed_at(search, report, end, interrupted)
+            else:
+                found = search()
         if interrupted.is_set():
             raise KeyboardInterrupt
-        if assignment is None:
+        seeded = found.seeded
+        if found.routes is None:
             return EngineResult(
                 routes=seed_routes,
                 feasible=False,
-                detail=(
-                    f"no solution ({routing.status()}); {seeded}; model built in {build_s:.2f} s"
-                ),
+                out_of_time=found.killed,
+                detail=(f"no solution ({found.status}); {seeded}; model built in {build_s:.2f} s"),
             )
-        out: dict[int, list[int]] = {}
-        for k, vi in enumerate(fleet):
-            idx = routing.Start(k)
-            found: list[int] = []
-            idx = assignment.Value(routing.NextVar(idx))
-            while not routing.IsEnd(idx):
-                found.append(manager.IndexToNode(idx) - nd)
-                idx = assignment.Value(routing.NextVar(idx))
-            if found:
-                out[vi] = found
+        out = found.routes
         budget = ""
         clock_cut = False
         if settings.max_solutions is not None:
-            budget = f"; solutions {stall.solutions} of {settings.max_solutions}"
-            limit_s, started = clock_s or [0.0, time.perf_counter()]
-            clock_cut = (
-                stall.stopped is None
-                and stall.solutions < settings.max_solutions
+            budget = f"; solutions {found.solutions} of {settings.max_solutions}"
+            limit_s, started = found.clock_s or (0.0, time.perf_counter())
+            clock_cut = found.killed or (
+                found.stopped is None
+                and found.solutions < settings.max_solutions
                 and time.perf_counter() - started >= 0.99 * limit_s
             )
             if clock_cut:
                 budget += f"; {STOPPED_BY_CLOCK}"
-        if stall.stopped is not None:
-            budget += f"; {stall.stopped}"
+        if found.stopped is not None:
+            budget += f"; {found.stopped}"
         return EngineResult(
             routes=out,
-            objective=int(assignment.ObjectiveValue()),
+            objective=found.objective,
             feasible=True,
             clock_cut=clock_cut,
-            detail=f"status {routing.status()}; {seeded}; model built in {build_s:.2f} s{budget}",
+            detail=f"status {found.status}; {seeded}; model built in {build_s:.2f} s{budget}",
         )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from types import SimpleNamespace
 from typing import Any
 
@@ -641,3 +642,74 @@ def test_a_seeded_search_that_timed_out_starts_no_search_of_its_own(
         assert "no time left for a first solution of its own" in result.detail
     else:
         assert fresh and result.feasible
+
+
+def _slow_search(monkeypatch: pytest.MonkeyPatch, *, after: bool, solutions: int = 5) -> None:
+    """Every search of the test runs in a process killed at its deadline and sleeps for
+    :data:`UNHURRIED_S` (``after``: once it has found ``solutions`` solutions; otherwise before
+    it starts, as the completion of a large seed with breaks does)."""
+    solve = pywrapcp.RoutingModel.SolveFromAssignmentWithParameters
+
+    def slow(model: pywrapcp.RoutingModel, initial: object, params: Any) -> object:
+        if not after:
+            time.sleep(UNHURRIED_S)
+        params.solution_limit = solutions
+        found = solve(model, initial, params)
+        time.sleep(UNHURRIED_S)
+        return found
+
+    monkeypatch.setattr(ortools_engine, "HARD_STOP_TASKS", 1)
+    monkeypatch.setattr(pywrapcp.RoutingModel, "SolveFromAssignmentWithParameters", slow)
+
+
+def test_a_seed_completion_past_the_deadline_is_stopped_there(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """OR-Tools looks at its clock between moves only: completing the greedy seed of the
+    2,400-order city day with breaks ran 1-3 s past the search's deadline (the answer late).
+    The search's process is killed at the deadline: no solution, out of time, the greedy
+    plan (the seed) handed back for the fallback."""
+    _slow_search(monkeypatch, after=False)
+    problem = build_problem(_break_city())
+    assert ortools_engine.hard_stop(problem)
+    seed = {0: [0, 1, 2], 1: [3, 4]}
+    settings = EngineSettings(time_limit_s=1.0, deadline=time.perf_counter() + 1.0)
+    result = ORToolsEngine().solve(problem, replace(settings, seed_routes=seed))
+    assert not result.feasible
+    assert result.out_of_time
+    assert result.routes == seed
+    assert "killed at its deadline" in result.detail
+
+
+def test_a_search_stopped_at_its_deadline_keeps_its_best_so_far(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A search killed at its deadline after it found solutions answers with the last best
+    one it sent (every route a visit at most once), cut by the clock."""
+    _slow_search(monkeypatch, after=True)
+    problem = build_problem(_break_city())
+    # time for 5 solutions of 8 orders however loaded the machine, not for the sleep after
+    settings = EngineSettings(time_limit_s=5.0, deadline=time.perf_counter() + 5.0)
+    result = ORToolsEngine().solve(problem, settings)
+    assert result.feasible
+    assert "its best solution so far kept" in result.detail
+    visits = [t for seq in result.routes.values() for t in seq]
+    assert visits and len(visits) == len(set(visits))
+
+
+def test_a_search_in_its_own_process_answers_as_here(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A search that ends before its deadline gives the same plan and detail from the
+    process killed at the deadline as run in this one (a solution budget: reproducible)."""
+    cap_ortools(monkeypatch)
+    problem = build_problem(_break_city())
+    settings = EngineSettings(time_limit_s=UNHURRIED_S, max_solutions=20)
+    here = ORToolsEngine().solve(problem, settings)
+    monkeypatch.setattr(ortools_engine, "HARD_STOP_TASKS", 1)
+    assert ortools_engine.hard_stop(problem)
+    forked = ORToolsEngine().solve(problem, settings)
+    assert (forked.routes, forked.objective, forked.feasible) == (
+        here.routes,
+        here.objective,
+        here.feasible,
+    )
+    assert forked.detail.split("; model built")[0] == here.detail.split("; model built")[0]
