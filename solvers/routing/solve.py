@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import time
 from collections.abc import Collection, Mapping, Sequence
@@ -65,6 +66,27 @@ RESERVE_PER_ROUTED_S = 1.6e-4
 #: slow or loaded machine as on a fast one (the fixed reserve came 0.1 s short on a machine
 #: 2-3 times slower).
 RESERVE_SCHEDULES = 12
+#: The modules a solve imports on its first call, not with this module: the engines, the passes
+#: after the search, a road network's shortest paths (SciPy's csgraph and KD-tree: 0.26-0.33 s).
+#: A process imports them before its first solve, so that its time limit does not pay for them:
+#: the service as it starts (``api.main.ROUTING_PRELOAD``), ``dispatchlab route`` before its
+#: solve (:func:`import_first_call_modules`; it paid them inside its limit until session 78).
+FIRST_CALL_MODULES = (
+    "scenarios.roads",
+    "solvers.routing.engines.ortools_engine",
+    "solvers.routing.engines.pyvrp_engine",
+    "solvers.routing.greedy",
+    "solvers.routing.polish",
+    "solvers.routing.repair",
+)
+
+
+def import_first_call_modules() -> None:
+    """Import :data:`FIRST_CALL_MODULES`, so that a first solve does not within its limit."""
+    for name in FIRST_CALL_MODULES:
+        importlib.import_module(name)
+
+
 #: Seconds past ``time_limit_s`` within which an answer counts as on time: past it,
 #: ``stats.late`` says which phases took the time (the travel matrix, the diagnosis or the
 #: construction's minimum CPU time alone can take longer than a very short limit).

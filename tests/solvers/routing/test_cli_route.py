@@ -150,3 +150,44 @@ def test_route_marks_a_plan_the_time_limit_cut_off(
     assert plan["status"] == "feasible" and plan["time_limited"] is True
     assert "a longer --time-limit may serve them" in " ".join(res.output.split())
     assert read_plan(out).time_limited
+
+
+def test_route_imports_what_the_solve_needs_before_its_time_limit_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first solve of a process imported the engines and, on a road network, SciPy's
+    shortest paths (0.26-0.33 s) inside its time limit; the service imports them as it starts,
+    and now ``dispatchlab route`` before its solve, so the limit is spent alike."""
+    import solvers.routing
+    from scenarios.io.json_io import write_json
+    from solvers.routing import solve as solve_module
+    from tests.solvers.routing.conftest import make_city
+
+    calls: list[str] = []
+    preload = solve_module.import_first_call_modules
+    solve = solvers.routing.solve_routes_with_stats
+
+    def imported() -> None:
+        calls.append("import")
+        preload()
+
+    def solved(*args: object, **kwargs: object) -> object:
+        calls.append("solve")
+        return solve(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(solve_module, "import_first_call_modules", imported)
+    monkeypatch.setattr(solvers.routing, "solve_routes_with_stats", solved)
+    scenario = tmp_path / "city.json"
+    write_json(make_city(), scenario)
+    res = runner.invoke(app, ["route", str(scenario), "--engine", "greedy", "-q"])
+    assert res.exit_code == 0, res.output
+    assert calls == ["import", "solve"]
+
+
+def test_the_service_preloads_what_a_first_solve_imports() -> None:
+    """The service's preload (outside any time limit) covers every module a solve imports
+    on its first call."""
+    from api.main import ROUTING_PRELOAD
+    from solvers.routing.solve import FIRST_CALL_MODULES
+
+    assert set(FIRST_CALL_MODULES) <= set(ROUTING_PRELOAD)
