@@ -713,3 +713,37 @@ def test_a_search_in_its_own_process_answers_as_here(monkeypatch: pytest.MonkeyP
         here.feasible,
     )
     assert forked.detail.split("; model built")[0] == here.detail.split("; model built")[0]
+
+
+def _no_solution_in_time(
+    self: object, problem: object, settings: EngineSettings
+) -> ortools_engine.EngineResult:
+    """A search killed at its deadline before its first solution (the seed's completion)."""
+    return ortools_engine.EngineResult(
+        routes={}, feasible=False, detail="stand-in", out_of_time=True
+    )
+
+
+def test_the_greedy_plan_answering_for_a_search_out_of_time_is_post_optimised(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The greedy plan that answers for a search killed before its first solution gets the
+    break-aware post-optimisation in the time left, as when no search could start (it was
+    returned as built: on the 2,400-order city day at 10 s, 1.3 s early)."""
+    polished: list[int] = []
+    polish = solve_module._polish
+
+    def spy(problem: Any, routes: Any, *args: Any, **kwargs: Any) -> Any:
+        polished.append(len(routes))
+        return polish(problem, routes, *args, **kwargs)
+
+    monkeypatch.setattr(solve_module, "_polish", spy)
+    monkeypatch.setattr(ORToolsEngine, "solve", _no_solution_in_time)
+    city = _break_city()
+    plan, stats = solve_routes_with_stats(
+        city, RoutingParams(engine="ortools", time_limit_s=UNHURRIED_S)
+    )
+    assert polished
+    assert plan.engine == "greedy (fallback from ortools)"
+    assert stats.fallback == "ortools found no feasible solution before its time limit (stand-in)"
+    assert validate_plan(city, plan).ok
