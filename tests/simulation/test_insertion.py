@@ -1058,3 +1058,192 @@ def test_evaluate_prices_only_the_position_asked_for(monkeypatch: pytest.MonkeyP
     for j in (4, 2, 3):
         assert exact.evaluate(0, j) == want.evaluate(0, j)
     assert calls == [(0, 4), (0, 2), (0, 3)]
+
+
+@dataclass(frozen=True)
+class _Steps:
+    """A travel factor by departure time: ``steps`` (from, factor), sorted, the first from 0."""
+
+    steps: tuple[tuple[float, float], ...]
+
+    def __call__(self, t: float) -> float:
+        out = self.steps[0][1]
+        for start, f in self.steps:
+            if t >= start:
+                out = f
+        return out
+
+    def floor(self, lo: float, hi: float) -> float:
+        """The least factor of departures from ``lo`` to ``hi``."""
+        return min([self(lo), *(f for start, f in self.steps if lo < start <= hi)])
+
+
+def _step_factor(steps: list[tuple[float, float]]) -> _Steps:
+    """:class:`_Steps` of ``steps``."""
+    return _Steps(tuple(steps))
+
+
+@st.composite
+def home_factor_cases(draw: st.DrawFn) -> tuple[Case, list[bool], _Steps]:
+    """A case (with or without driver breaks; some on a table breaking the triangle
+    inequality) and a travel factor that steps up or down."""
+    case, flags = draw(break_cases(st.one_of(cases(), shortcut_cases())))
+    if draw(st.booleans()):
+        case.stops = [s for s, b in zip(case.stops, flags, strict=True) if not b]
+        flags = [False] * len(case.stops)
+    starts = sorted(draw(st.lists(st.integers(1, 8000), min_size=1, max_size=3, unique=True)))
+    factors = [draw(st.sampled_from([0.5, 1.0, 1.3, 2.0, 3.0])) for _ in range(len(starts) + 1)]
+    steps = [(0.0, factors[0]), *((float(s), f) for s, f in zip(starts, factors[1:], strict=True))]
+    case.factor = _step_factor(steps)(case.t0)  # the route's start's, as the twin sets it
+    return case, flags, _step_factor(steps)
+
+
+def _home_cache(
+    case: Case,
+    stops: list[Stop5],
+    flags: list[bool],
+    home: Callable[[float], float],
+    floor: Callable[[float, float], float] | None = None,
+) -> RouteCache:
+    """The cache of ``stops`` (breaks at the location before them) with the way home timed at
+    the factor ``home`` gives when the courier leaves for it (``floor``: its lower bounds, for
+    the formula quotes)."""
+    locs: list[int] = []
+    for s, b in zip(stops, flags, strict=True):
+        locs.append((locs[-1] if locs else 0) if b else s[0])
+    return build_route_cache(
+        anchor_loc=0,
+        t0=case.t0,
+        stop_loc=locs,
+        earliest=[s[1] for s in stops],
+        latest=[s[2] for s in stops],
+        service=[s[3] for s in stops],
+        load_delta=[(s[4],) for s in stops],
+        load0=[1.0],
+        end_loc=0,
+        shift_end_s=case.shift_end,
+        duration=case.duration,
+        factor=case.factor,
+        is_break=flags,
+        home_factor=home,
+        home_floor=floor,
+    )
+
+
+def _check_home_factor_quote(data: tuple[Case, list[bool], _Steps]) -> None:
+    """The quote is the cheapest insertion that keeps every promise, at exactly what the
+    route's cost then changes by, its way home timed at the factor when the courier leaves
+    (when no stop was late before; an upper bound otherwise, as for constant factors)."""
+    case, flags, home = data
+    with_floor = _home_cache(case, case.stops, flags, home, home.floor)
+    for before in (_home_cache(case, case.stops, flags, home), with_floor):
+        for shortcut in (None, TravelTable(case.duration, case.distance).shortcut_s):
+            _check_home_cache_quote(case, flags, home, before, shortcut)
+
+
+def _check_home_cache_quote(
+    case: Case,
+    flags: list[bool],
+    home: Callable[[float], float],
+    before: RouteCache,
+    shortcut: int | None,
+) -> None:
+    """:func:`_check_home_factor_quote` of one cache of the route (``shortcut``: what the
+    quotes are told of the table's detours, see :func:`quote_insertion`)."""
+    m, eps = len(case.stops), 1e-6
+    kw: dict[str, Any] = {
+        "capacity": case.capacity,
+        "duration": case.duration,
+        "distance": case.distance,
+    }
+    rows = (case.duration.tolist(), case.distance.tolist())
+    old_cost = route_cost_cents(before, distance=case.distance, rates=case.rates)
+    exact = before.late_after_list[0] == 0
+    for job in (case.job, JobSpec((), (), (), *astuple_delivery(case.job))):
+        q = quote_insertion(before, job, rates=case.rates, shortcut_s=shortcut, **kw)
+        assert repr(q) == repr(
+            quote_insertion(before, job, rates=case.rates, rows=rows, shortcut_s=shortcut, **kw)
+        )
+        r = len(job.chain_loc)
+        sub = Case(**{**case.__dict__, "job": job})
+        best = math.inf
+        for i, j in [(a, b) for a in range(m + 1) for b in (range(a, m + 1) if r else [a])]:
+            stops = _inserted(sub, i, j)
+            new_flags = flags[:i] + [False] * r + flags[i:j] + [False] + flags[j:]
+            after = _home_cache(case, stops, new_flags, home)
+            new_pos = [k if k < i else (k + r if k < j else k + r + 1) for k in range(m)]
+            ok = all(
+                after.start_list[new_pos[k] + 1] <= s[2] + eps
+                for k, s in enumerate(case.stops)
+                if before.start_list[k + 1] <= s[2] + eps  # on time: stays on time
+            )
+            ok = ok and all(after.start_list[i + e + 1] <= job.latest(e) + eps for e in range(r))
+            ok = ok and after.end_s <= max(case.shift_end, before.end_s) + eps
+            if r and job.demand[0]:  # the parcel on board from its pickup to its delivery
+                load = before.load_cols[0]
+                cap = case.capacity[0] + eps
+                ok = ok and all(load[k] + job.demand[0] <= cap for k in range(i, j + 1))
+            if not ok:
+                continue
+            delta = route_cost_cents(after, distance=case.distance, rates=case.rates) - old_cost
+            best = min(best, delta)
+            if (i, j) == (q.pickup_after, q.delivery_after) and q.feasible:
+                assert after.start_list[j + r + 1] == pytest.approx(q.delivery_start_s)
+                if exact:
+                    assert math.isclose(delta, q.cost_delta_cents, rel_tol=1e-9, abs_tol=1e-6)
+                else:  # (a late stop's delay is priced in full: an upper bound)
+                    assert delta <= q.cost_delta_cents + 1e-6
+        if job.demand[0] > case.capacity[0] + eps:
+            assert not q.feasible
+            continue
+        assert q.feasible == (best < math.inf)
+        if q.feasible and exact:
+            assert math.isclose(best, q.cost_delta_cents, rel_tol=1e-9, abs_tol=1e-6)
+
+
+@settings(max_examples=200, deadline=None)
+@given(home_factor_cases())
+@example(  # a step down in the factor: leaving later gets the courier home earlier
+    (
+        Case(
+            duration=np.asarray([[0, 1000], [1000, 0]], dtype=np.int32),
+            distance=np.asarray([[0, 1000], [1000, 0]], dtype=np.int32),
+            stops=[(1, 0.0, math.inf, 0.0, 0.0)],
+            t0=0.0,
+            shift_end=math.inf,
+            job=JobSpec((), (), (), 1, 0.0, math.inf, 500.0, (0.0,)),
+            capacity=np.asarray([math.inf]),
+            rates=CostRates(per_km=0.0, per_hour=3600.0, lateness_per_min=0.0),
+            factor=1.0,
+        ),
+        [False],
+        _step_factor([(0.0, 1.0), (1200.0, 0.5)]),
+    )
+)
+def test_quotes_with_a_time_dependent_way_home_are_the_cheapest_exact_insertions(
+    data: tuple[Case, list[bool], _Steps],
+) -> None:
+    """:func:`_check_home_factor_quote` on drawn cases: quotes of a route whose way home is
+    timed at the factor when the courier leaves (twin version 12)."""
+    _check_home_factor_quote(data)
+
+
+def test_a_way_home_after_a_step_down_in_the_factor_is_quoted_a_gain() -> None:
+    # At 1000 (a delivery already there, at 1,000 s) at factor 1 the courier would be home at
+    # 2,000 s; a 500 s delivery service at the same door makes it leave at 1,500 s, when the
+    # factor is 0.5 (from 1,200 s on): home at 2,000 s too, no later. The quote says so (the
+    # route's end: 0 s later, nothing to pay), not 500 s (the factor of the route's start).
+    d = np.asarray([[0, 1000], [1000, 0]], dtype=np.int32)
+    home = _step_factor([(0.0, 1.0), (1200.0, 0.5)])
+    case = Case(
+        duration=d, distance=d, stops=[(1, 0.0, math.inf, 0.0, 0.0)], t0=0.0,
+        shift_end=math.inf, job=JobSpec((), (), (), 1, 0.0, math.inf, 500.0, (0.0,)),
+        capacity=np.asarray([math.inf]),
+        rates=CostRates(per_km=0.0, per_hour=3600.0, lateness_per_min=0.0), factor=1.0,
+    )  # fmt: skip
+    cache = _home_cache(case, case.stops, [False], home)
+    assert cache.end_s == 2000.0
+    q = quote_insertion(
+        cache, case.job, capacity=case.capacity, duration=d, distance=d, rates=case.rates
+    )
+    assert (q.feasible, q.end_delay_s, q.cost_delta_cents) == (True, 0.0, 0.0)
