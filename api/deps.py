@@ -20,7 +20,7 @@ from api.core.security import Role, allows, hash_key, key_matches, split_key
 from api.db.models import ApiKey
 from api.keys import is_live
 from scenarios.errors import InputError
-from scenarios.geo import NUL_REASON
+from scenarios.geo import BLANK_REASON, NUL_REASON
 
 # Dependencies that never block are ``async def``: FastAPI runs a plain ``def`` dependency in
 # a worker thread, and each such hop costs more than the check itself.
@@ -83,6 +83,22 @@ UNAUTHENTICATED = {"WWW-Authenticate": "X-API-Key"}
 
 #: The reason of an ``Idempotency-Key`` header given twice with different values (422).
 IDEMPOTENCY_KEY_TWICE = "given more than once, with different values"
+
+
+def idempotency_key_values(request: Request) -> set[str]:
+    """The distinct ``Idempotency-Key`` values of ``request``, each without the whitespace
+    around it (as an HTTP server strips it: ``" k-1"`` and ``"k-1"`` are one key)."""
+    return {value.strip() for value in request.headers.getlist("idempotency-key")}
+
+
+def idempotency_key_problem(key: str) -> str | None:
+    """Why ``key`` (an ``Idempotency-Key`` without the whitespace around it) is refused (a
+    NUL: PostgreSQL stores none; nothing left: whitespace only), else None."""
+    if "\x00" in key:
+        return NUL_REASON
+    if not key:
+        return BLANK_REASON
+    return None
 
 
 async def get_principal(
@@ -248,13 +264,19 @@ async def idempotency_key(
     caller it reads from the request's state; without one (none checked yet) it answers
     nothing here, and the endpoint's own claim replays as before. The header given twice with
     different values is a 422 naming it (the first was taken, the second ignored), and so is
-    one holding a NUL (PostgreSQL stores none: a 500 there). Only the endpoints that take the
-    header check it: the others ignore it, whatever it holds.
+    one holding a NUL (PostgreSQL stores none: a 500 there) or of whitespace only (taken as a
+    key of its own in process, while a server strips it to the empty key). The whitespace
+    around a key is not part of it (HTTP servers strip it before the app sees it; in process
+    it made ``" k-1"`` a key other than ``"k-1"``). Only the endpoints that take the header
+    check it: the others ignore it, whatever it holds.
     """
-    if len(set(request.headers.getlist("idempotency-key"))) > 1:
+    if len(idempotency_key_values(request)) > 1:
         raise InputError("header.Idempotency-Key", IDEMPOTENCY_KEY_TWICE)
-    if key is not None and "\x00" in key:
-        raise InputError("header.Idempotency-Key", NUL_REASON)
+    if key is not None:
+        key = key.strip()
+        problem = idempotency_key_problem(key)
+        if problem is not None:
+            raise InputError("header.Idempotency-Key", problem)
     principal = getattr(request.state, "principal", None)
     if key is None or not isinstance(principal, Principal):
         return key
@@ -294,15 +316,17 @@ async def replay_before_checks(request: Request, ctx: ServiceContext) -> JSONRes
     """For a check made before the routes (the body middleware's): the stored answer of a
     retry of ``request`` whose ``X-API-Key`` is valid and whose ``Idempotency-Key`` was used
     with the same endpoint and body (see :func:`idempotency_key`), else None: none for a key
-    that endpoint refuses (empty, too long, given twice, holding a NUL), never looked up."""
+    that endpoint refuses (empty, too long, given twice, holding a NUL, blank), never looked
+    up."""
     key = request.headers.get("idempotency-key")
     if (
         not key
         or len(key) > 255
-        or "\x00" in key
-        or len(set(request.headers.getlist("idempotency-key"))) > 1
+        or idempotency_key_problem(key.strip()) is not None
+        or len(idempotency_key_values(request)) > 1
     ):
         return None
+    key = key.strip()
     try:
         api_key = request.headers.get(api_key_header.model.name)
         principal = await get_principal(request, ctx, api_key)

@@ -9,7 +9,7 @@ from fastapi import HTTPException
 
 from api.core.config import Settings
 from scenarios.errors import InputError, fields_under
-from scenarios.model import Scenario
+from scenarios.model import Order, Scenario, Vehicle
 from scenarios.travel import RoadNetworkTravel
 from solvers.routing.params import RoutingParams
 
@@ -23,6 +23,45 @@ class _HasLines(Protocol):
     def lines(self) -> Sized:
         """Its order lines."""
         ...
+
+
+def check_windows_and_breaks(
+    settings: Settings,
+    *,
+    orders: tuple[str, Iterable[Order]] | None = None,
+    vehicles: tuple[str, Iterable[Vehicle]] | None = None,
+) -> None:
+    """422 naming the field when an order (or its pickup) has more time windows than
+    ``max_time_windows``, or a vehicle more breaks than ``max_breaks``: each a (field, items)
+    pair, None when not checked.
+
+    Neither was counted: a request of 300,000 windows on one order (or breaks on one
+    vehicle) fit in the body limit and held a worker while the solver modelled each one.
+    """
+    if orders is not None:
+        most = settings.max_time_windows
+        for i, order in enumerate(orders[1]):
+            n = len(order.time_windows)
+            pickup = order.pickup
+            if n > most:
+                raise InputError(
+                    f"{orders[0]}.{i}.time_windows",
+                    f"{n} time windows; at most {most} per order (max_time_windows)",
+                )
+            if pickup is not None and len(pickup.time_windows) > most:
+                raise InputError(
+                    f"{orders[0]}.{i}.pickup.time_windows",
+                    f"{len(pickup.time_windows)} time windows; at most {most} per pickup "
+                    "(max_time_windows)",
+                )
+    if vehicles is not None:
+        most = settings.max_breaks
+        for i, vehicle in enumerate(vehicles[1]):
+            if len(vehicle.breaks) > most:
+                raise InputError(
+                    f"{vehicles[0]}.{i}.breaks",
+                    f"{len(vehicle.breaks)} breaks; at most {most} per vehicle (max_breaks)",
+                )
 
 
 def check_orders(settings: Settings, scenario: Scenario, *, field: str, sync: bool) -> None:
@@ -107,13 +146,23 @@ def check_played_scenario(settings: Settings, scenario: Scenario, *, field: str)
     """422/413 for a scenario the twin plays in a job: fields a remote caller may not use,
     more orders than a job may hold, or more arrivals (see :func:`check_arrivals`), or no
     orders and no arrivals at all; more nodes, order lines or vehicles than a request may
-    hold (:func:`check_size`, before anything walks them)."""
+    hold (:func:`check_size`, before anything walks them), more time windows per order or
+    breaks per vehicle (:func:`check_windows_and_breaks`)."""
     check_size(
         settings,
         nodes=(f"{field}.nodes", len(scenario.nodes)),
         lines=(f"{field}.orders", scenario.orders),
         vehicles=(f"{field}.vehicles", len(scenario.vehicles)),
     )
+    check_windows_and_breaks(
+        settings,
+        orders=(f"{field}.orders", scenario.orders),
+        vehicles=(f"{field}.vehicles", scenario.vehicles),
+    )
+    if scenario.arrivals is not None:  # drawn by the twin as orders
+        check_windows_and_breaks(
+            settings, orders=(f"{field}.arrivals.templates", scenario.arrivals.templates)
+        )
     check_scenario(scenario, field=field)
     check_orders(settings, scenario, field=f"{field}.orders", sync=False)
     check_arrivals(settings, scenario, field=field)

@@ -319,15 +319,34 @@ def _float_input(value: object) -> object:
     return value
 
 
-#: The check run before each kind of number of a model (:func:`_numbers_strict`).
-_NUMBER_INPUT = {"int": _int_input, "float": _float_input}
+#: Why a flag given as anything but ``true`` or ``false`` is refused (:func:`_bool_input`).
+BOOL_REASON = "Input should be a valid boolean: true or false, not a string or a number"
+#: What a flag is never given as (:func:`_bool_input`): text, or a number (a bool aside).
+_NOT_FLAG_TYPES = (str, bytes, bytearray, int, float)
+
+
+def _bool_input(value: object) -> object:
+    """``value`` for a flag's own validation, unless it is a string or a number: pydantic's
+    lax mode reads ``"false"``, ``"no"``, ``"0"`` and ``0`` as False (and ``"yes"``, ``1`` as
+    True), so an integration sending its flags as text went unseen. A ``bool`` is passed on
+    at once; anything else (a numpy bool, made in process) goes on to pydantic's check."""
+    if type(value) is bool:
+        return value
+    if isinstance(value, _NOT_FLAG_TYPES):
+        raise PydanticCustomError("bool_type", BOOL_REASON)
+    return value
+
+
+#: The check run before each kind of number (and flag) of a model (:func:`_numbers_strict`).
+_NUMBER_INPUT = {"int": _int_input, "float": _float_input, "bool": _bool_input}
 
 
 def _numbers_strict(schema: Any, *, key: bool = False) -> Any:
     """``schema`` with every int and float in it refusing a string (``"3"``, which pydantic's
     lax mode reads as 3: a client's serialisation bug went unseen) and a bool, in pydantic's
     words for a wrong type; the rest of lax mode stays (``3.0`` for an int, an int for a float,
-    a numpy integer). A mapping's keys are left as they are (JSON writes every key as a
+    a numpy integer). Every bool refuses a string and a number (:func:`_bool_input`). A
+    mapping's keys are left as they are (JSON writes every key as a
     string). The :data:`NotBool` before a number becomes the number's own check (no second
     Python call); a number already checked (a nested model's) is left as it is, and so is
     every part of ``schema`` holding no number to change (the same object, not a copy)."""
@@ -363,8 +382,9 @@ class NulFreeModel(BaseModel):
     """A model refusing a NUL in any string (values and keys, those in ``Any``-typed values
     too), naming the field with :data:`NUL_REASON`: PostgreSQL stores none, and over HTTP
     the middleware refuses it first; and refusing a number given as a string (``"3"``) or a
-    bool (:func:`_numbers_strict`). Base of :class:`StrictModel`, and of the API's request
-    bodies and params that are not domain models (their own config)."""
+    bool, and a flag given as a string or a number (``"false"``, ``1``): see
+    :func:`_numbers_strict`. Base of :class:`StrictModel`, and of the API's request bodies
+    and params that are not domain models (their own config)."""
 
     @classmethod
     def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:

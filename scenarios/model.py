@@ -181,7 +181,9 @@ class Order(TimeWindowed, StrictModel):
         description="load per capacity dimension; empty = total line units on a 'units' "
         "dimension, zero on the others",
     )
-    required_skills: list[str] = Field(default_factory=list)
+    required_skills: list[Id] = Field(
+        default_factory=list, description="skills a vehicle must have to serve it (not blank)"
+    )
     pickup: PickupSpec | None = None
     penalty_cents: NonNegInt | None = Field(
         default=None, description="cost of leaving the order unserved; None = must be served"
@@ -262,7 +264,7 @@ class Vehicle(StrictModel):
     capacity: list[NonNegInt] = Field(
         default_factory=list, description="per capacity dimension; empty = unlimited"
     )
-    skills: list[str] = Field(default_factory=list)
+    skills: list[Id] = Field(default_factory=list, description="what it can serve (not blank)")
     fixed_cost_cents: NonNegInt = 0
     cost_per_km_cents: NonNegInt = 0
     cost_per_hour_cents: NonNegInt = 0

@@ -93,6 +93,16 @@ class Settings(BaseSettings):
         default=2_000,
         description="vehicles per routing request or plan scenario (more -> 422)",
     )
+    max_time_windows: PosInt = Field(
+        default=1_000,
+        description="time windows per order or pickup, of a routing request, plan scenario, "
+        "re-plan's new orders or played scenario (more -> 422)",
+    )
+    max_breaks: PosInt = Field(
+        default=100,
+        description="breaks per vehicle of a routing request, plan scenario or played "
+        "scenario (more -> 422)",
+    )
     max_time_limit_s: PosFloat = Field(default=600.0, description="largest time_limit_s accepted")
     max_sync_time_limit_s: PosFloat = Field(
         default=30.0, description="time limits above this are answered 202 with a job"

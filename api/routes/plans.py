@@ -32,6 +32,7 @@ from api.limits import (
     check_size,
     check_time_limit,
     check_twin_input,
+    check_windows_and_breaks,
     wants_sync,
 )
 from api.routes.answers import note_answer
@@ -158,6 +159,11 @@ def create_plan(
         nodes=("scenario.nodes", len(body.scenario.nodes)),
         lines=("scenario.orders", body.scenario.orders),
         vehicles=("scenario.vehicles", len(body.scenario.vehicles)),
+    )
+    check_windows_and_breaks(
+        settings,
+        orders=("scenario.orders", body.scenario.orders),
+        vehicles=("scenario.vehicles", body.scenario.vehicles),
     )
     check_scenario(body.scenario, field="scenario")
     node_ids = [n.id for n in body.scenario.nodes]
@@ -467,6 +473,7 @@ def reoptimise_plan(
     # (or answered in the request with mode sync)
     check_order_count(settings, num_orders, field="new_orders", sync=sync)
     check_size(settings, lines=("new_orders", body.new_orders))
+    check_windows_and_breaks(settings, orders=("new_orders", body.new_orders))
     payload: JsonDict = {
         "request": body.model_dump(mode="json"),
         "parent": {

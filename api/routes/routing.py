@@ -22,6 +22,7 @@ from api.limits import (
     check_scenario,
     check_size,
     check_time_limit,
+    check_windows_and_breaks,
     wants_sync,
 )
 from api.routes.answers import public_answer
@@ -67,6 +68,11 @@ def create_routes(
     check_time_limit(settings, limit_s, field="params.time_limit_s")
     # before the checks that build the routing problem (check_routing_range)
     check_size(settings, vehicles=("scenario.vehicles", len(body.scenario.vehicles)))
+    check_windows_and_breaks(
+        settings,
+        orders=("scenario.orders", body.scenario.orders),
+        vehicles=("scenario.vehicles", body.scenario.vehicles),
+    )
     check_scenario(body.scenario, field="scenario")
     check_initial_plan(body.params, body.scenario, field="params")
     check_engine(body.params, body.scenario, field="params")

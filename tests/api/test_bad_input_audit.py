@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import copy
+import json
 import types
 import typing
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -13,6 +15,7 @@ from fastapi.testclient import TestClient
 from pydantic import BaseModel
 from pydantic.functional_validators import BeforeValidator
 
+from api.core.config import Settings
 from api.examples import (
     ALLOCATION_EXAMPLE,
     PLAN_EXAMPLE,
@@ -27,7 +30,9 @@ from api.schemas.plans import PlanCreate, ReoptimiseCreate
 from api.schemas.policies import PolicyEvaluationCreate
 from api.schemas.routes import RoutesCreate
 from api.schemas.simulations import SimulationCreate, WhatIfCreate
-from scenarios.geo import _float_input, _int_input, not_bool
+from scenarios.geo import BLANK_REASON as BLANK
+from scenarios.geo import BOOL_REASON as FLAG_REASON
+from scenarios.geo import _bool_input, _float_input, _int_input, not_bool
 from scenarios.model import Scenario
 from scenarios.variants import VariantFile
 from solvers.allocation import AllocationRequest
@@ -418,3 +423,240 @@ def test_a_blank_id_or_region_is_422_naming_its_field(
         "field": reason or field,
         "reason": EMPTY_REASON if value == "" else BLANK_REASON,
     }
+
+
+def _lax_flags(schema: Any, checked: bool = False) -> int:
+    """How many bool schemas in the core ``schema`` no check refusing a string or a number
+    (:func:`scenarios.geo._bool_input`) runs before."""
+    if isinstance(schema, list):
+        return sum(_lax_flags(item) for item in schema)
+    if not isinstance(schema, dict):
+        return 0
+    kind = schema.get("type")
+    if kind == "bool":
+        return 0 if checked else 1
+    found = 0
+    for name, value in schema.items():
+        if name in ("metadata", "serialization", "default"):
+            continue
+        inner_checked = (
+            kind == "function-before"
+            and name == "schema"
+            and schema["function"]["function"] is _bool_input
+        )
+        found += _lax_flags(value, inner_checked)
+    return found
+
+
+@pytest.mark.parametrize("model", INPUT_MODELS, ids=lambda m: m.__name__)
+def test_every_flag_of_an_input_model_refuses_a_string_or_a_number(
+    model: type[BaseModel],
+) -> None:
+    """pydantic's lax mode read ``"false"``, ``"no"``, ``"0"`` and ``0`` as False (``"yes"``
+    and ``1`` as True): an OMS sending its flags as text had a bug nobody saw."""
+    assert _lax_flags(model.__pydantic_core_schema__) == 0
+
+
+@pytest.mark.shares_service
+@pytest.mark.parametrize(
+    ("path", "body", "field", "value"),
+    [
+        ("/v1/allocations", ALLOCATION_EXAMPLE["online"], "params.explain", "false"),
+        ("/v1/allocations", ALLOCATION_EXAMPLE["online"], "params.shadow_prices", "yes"),
+        ("/v1/allocations", ALLOCATION_EXAMPLE["online"], "params.explain", 0),
+        ("/v1/routes", ROUTES_EXAMPLE["small"], "scenario.stochastic.use_travel_profile", "1"),
+        (
+            "/v1/simulations",
+            SIMULATION_EXAMPLE["small"],
+            "scenario.stochastic.use_travel_profile",
+            1,
+        ),
+        ("/v1/plans", PLAN_EXAMPLE["small"], "allocation.explain", "true"),
+    ],
+)
+def test_a_flag_given_as_a_string_or_a_number_is_422_naming_its_field(
+    client: TestClient,
+    keys: dict[str, dict[str, str]],
+    path: str,
+    body: dict[str, Any],
+    field: str,
+    value: Any,
+) -> None:
+    """A flag must be JSON ``true`` or ``false``: ``"false"`` was read as False and ``"yes"``
+    as True without a word (an OMS's serialisation bug), now a 422 naming the field."""
+    answer = client.post(path, json=_set(body["value"], field, value), headers=keys["admin"])
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"] == [{"field": field, "reason": FLAG_REASON}]
+
+
+def test_flags_given_as_booleans_still_read() -> None:
+    """Files and bodies that used real booleans keep working: JSON ``true``/``false``, and a
+    Python or numpy bool made in process."""
+    import numpy as np
+
+    from scenarios.stochastic import StochasticParams
+    from solvers.allocation.params import AllocationParams
+
+    assert StochasticParams.model_validate_json('{"use_travel_profile": false}') == (
+        StochasticParams(use_travel_profile=False)
+    )
+    params = AllocationParams.model_validate({"explain": np.bool_(False), "shadow_prices": True})
+    assert (params.explain, params.shadow_prices) == (False, True)
+
+
+@pytest.mark.shares_service
+@pytest.mark.parametrize(
+    ("field", "skills", "at", "reason"),
+    [
+        ("scenario.vehicles.0.skills", [""], 0, EMPTY_REASON),
+        ("scenario.vehicles.0.skills", ["bike", " "], 1, BLANK),
+        ("scenario.orders.0.required_skills", ["\u00a0 "], 0, BLANK),
+        ("scenario.orders.0.required_skills", ["x" * 201], 0, "String should have at most 200"),
+    ],
+)
+def test_a_blank_skill_is_422_naming_it(
+    client: TestClient,
+    keys: dict[str, dict[str, str]],
+    field: str,
+    skills: list[str],
+    at: int,
+    reason: str,
+) -> None:
+    """A skill ``""`` or ``" "`` was taken as a real one (an order needing it served by no
+    vehicle but one listing the same blank): skills are ids, refused as blank ids are."""
+    body = _set(ROUTES_EXAMPLE["small"]["value"], field, skills)
+    answer = client.post("/v1/routes", json=body, headers=keys["admin"])
+    assert answer.status_code == 422, answer.text
+    [problem] = answer.json()["detail"]
+    assert problem["field"] == f"{field}.{at}"
+    assert problem["reason"].startswith(reason)
+
+
+def _many_windows(n: int) -> list[dict[str, int]]:
+    return [{"start_s": 10 * i, "end_s": 10 * i + 5} for i in range(n)]
+
+
+def _many_breaks(n: int) -> list[dict[str, Any]]:
+    return [{"window": {"start_s": 10 * i, "end_s": 10 * i + 5}, "duration_s": 1} for i in range(n)]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field", "value", "reason"),
+    [
+        (
+            "/v1/routes",
+            ROUTES_EXAMPLE["small"],
+            "scenario.orders.1.time_windows",
+            _many_windows(4),
+            "4 time windows; at most 3 per order (max_time_windows)",
+        ),
+        (
+            "/v1/routes",
+            ROUTES_EXAMPLE["small"],
+            "scenario.orders.2.pickup",
+            {"location": {"x": 0, "y": 0}, "time_windows": _many_windows(5)},
+            "5 time windows; at most 3 per pickup (max_time_windows)",
+        ),
+        (
+            "/v1/routes",
+            ROUTES_EXAMPLE["small"],
+            "scenario.vehicles.1.breaks",
+            _many_breaks(3),
+            "3 breaks; at most 2 per vehicle (max_breaks)",
+        ),
+        (
+            "/v1/plans",
+            PLAN_EXAMPLE["small"],
+            "scenario.orders.0.time_windows",
+            _many_windows(4),
+            "4 time windows; at most 3 per order (max_time_windows)",
+        ),
+        (
+            "/v1/plans",
+            PLAN_EXAMPLE["small"],
+            "scenario.vehicles.0.breaks",
+            _many_breaks(3),
+            "3 breaks; at most 2 per vehicle (max_breaks)",
+        ),
+        (
+            "/v1/simulations",
+            SIMULATION_EXAMPLE["small"],
+            "scenario.orders.3.time_windows",
+            _many_windows(4),
+            "4 time windows; at most 3 per order (max_time_windows)",
+        ),
+        (
+            "/v1/simulations",
+            SIMULATION_EXAMPLE["small"],
+            "scenario.vehicles.0.breaks",
+            _many_breaks(3),
+            "3 breaks; at most 2 per vehicle (max_breaks)",
+        ),
+    ],
+)
+def test_windows_and_breaks_past_their_cap_are_422_naming_the_field_and_the_setting(
+    settings: Settings,
+    make_client: Callable[..., TestClient],
+    path: str,
+    body: dict[str, Any],
+    field: str,
+    value: Any,
+    reason: str,
+) -> None:
+    """An order's time windows and a vehicle's breaks were not counted: a body of 300,000
+    windows on one order held a worker while the solver modelled each. The field named is
+    the list (the pickup's windows for a pickup)."""
+    capped = Settings(
+        **{
+            **settings.model_dump(),
+            "max_time_windows": 3,
+            "max_breaks": 2,
+            "auth_enabled": False,
+        }
+    )
+    answer = make_client(capped).post(path, json=_set(body["value"], field, value))
+    assert answer.status_code == 422, answer.text
+    named = f"{field}.time_windows" if field.endswith("pickup") else field
+    assert answer.json()["detail"] == [{"field": named, "reason": reason}]
+
+
+@pytest.mark.shares_service
+@pytest.mark.parametrize("key", [" ", "\t", "  \t "])
+def test_a_blank_idempotency_key_is_a_422_naming_it(
+    client: TestClient, keys: dict[str, dict[str, str]], key: str
+) -> None:
+    """A key of whitespace only was stored as a key of its own in process (a server strips
+    it to the empty key, refused): a 422 naming the header, nothing run or stored."""
+    body = ROUTES_EXAMPLE["small"]["value"]
+    before = client.get("/v1/jobs", headers=keys["admin"]).json()["count"]
+    answer = client.post("/v1/routes", json=body, headers={**keys["oms"], "Idempotency-Key": key})
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"] == [
+        {"field": "header.Idempotency-Key", "reason": "must not be blank (whitespace only)"}
+    ]
+    assert client.get("/v1/jobs", headers=keys["admin"]).json()["count"] == before
+
+
+@pytest.mark.shares_service
+def test_the_whitespace_around_an_idempotency_key_is_no_part_of_it(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    """``" k "`` and ``"k"`` were two keys in process (a retry through another client or
+    proxy ran again), one behind an HTTP server, which strips the whitespace: one key now;
+    given both ways in one request it is one key too, not two different values."""
+    body = json.dumps(ROUTES_EXAMPLE["small"]["value"]).encode()
+    headers = {**keys["oms"], "Content-Type": "application/json"}
+    first = client.post("/v1/routes", content=body, headers={**headers, "Idempotency-Key": "w-1"})
+    assert first.status_code == 200, first.text
+    for spaced in (" w-1", "w-1\t ", "  w-1  "):
+        again = client.post(
+            "/v1/routes", content=body, headers={**headers, "Idempotency-Key": spaced}
+        )
+        assert again.status_code == 200, again.text
+        assert again.headers.get("Idempotent-Replayed") == "true", spaced
+        assert again.json() == first.json()
+    both = [*headers.items(), ("Idempotency-Key", "w-1"), ("Idempotency-Key", " w-1 ")]
+    assert (
+        client.post("/v1/routes", content=body, headers=both).headers.get("Idempotent-Replayed")
+        == "true"
+    )

@@ -247,7 +247,7 @@ def test_a_nul_is_refused_in_the_same_words_over_http_and_in_process(
     client: TestClient, keys: dict[str, dict[str, str]]
 ) -> None:
     """The middleware refuses a NUL before the models; in process the models refuse it in a
-    string that is not an id too (a skill was taken there): one reason for both, and for the
+    string that is not an id too (a channel was taken there): one reason for both, and for the
     Idempotency-Key header and a key's name (they said ``must not contain NUL characters``)."""
     from pydantic import ValidationError
 
@@ -255,14 +255,14 @@ def test_a_nul_is_refused_in_the_same_words_over_http_and_in_process(
     from scenarios.errors import input_error_from_validation
 
     body = copy.deepcopy(ROUTES_EXAMPLE["small"]["value"])
-    body["scenario"]["vehicles"][0]["skills"] = ["bike", "\x00"]
+    body["scenario"]["orders"][0]["channel"] = "\x00"  # a skill is an id since session 78
     answer = client.post("/v1/routes", json=body, headers=keys["admin"])
     assert answer.status_code == 422, answer.text
     [problem] = answer.json()["detail"]
     with pytest.raises(ValidationError) as info:
         Scenario.model_validate(body["scenario"])
     in_process = input_error_from_validation(info.value)
-    assert f"scenario.{in_process.field}" == problem["field"] == "scenario.vehicles.0.skills.1"
+    assert f"scenario.{in_process.field}" == problem["field"] == "scenario.orders.0.channel"
     assert in_process.reason == problem["reason"]
     headers = {**keys["admin"], "Idempotency-Key": "a\x00"}
     answer = client.post("/v1/routes", json=ROUTES_EXAMPLE["small"]["value"], headers=headers)

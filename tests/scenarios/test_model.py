@@ -772,11 +772,17 @@ def test_printable_ids_beyond_ascii_are_taken() -> None:
             lambda r: {"skus": [{"id": "s", "restricted_regions": [r]}]},
             "skus.0.restricted_regions.0",
         ),
+        (
+            lambda r: {"orders": [_order(required_skills=["cold", r])]},
+            "orders.0.required_skills.1",
+        ),
+        (lambda r: {"vehicles": [_vehicle(skills=[r])]}, "vehicles.0.skills.0"),
     ],
 )
 def test_a_region_is_an_id(make: Any, field: str) -> None:
-    """A region holding a control character is refused as an id is (its own reason); one of
-    whitespace only too, and an empty one (session 77: both were taken as a region)."""
+    """A region or a skill holding a control character is refused as an id is (its own
+    reason); one of whitespace only too, and an empty one (session 77 for a region, 78 for a
+    skill: both were taken as a real one)."""
     from scenarios.geo import BLANK_REASON
 
     for value, reason in (
@@ -787,7 +793,7 @@ def test_a_region_is_an_id(make: Any, field: str) -> None:
     ):
         err = _error(make(value))
         assert (err.field, err.reason) == (field, reason), value
-    Scenario.model_validate(make("north east"))  # a space inside is a region
+    Scenario.model_validate(make("north east"))  # a space inside is a region (or skill)
 
 
 @pytest.mark.parametrize(
@@ -797,8 +803,8 @@ def test_a_region_is_an_id(make: Any, field: str) -> None:
         ({"source": {"notes": "read\x00"}}, "source.notes"),
         ({"capacity_dims": ["units", "kg\x00"]}, "capacity_dims.1"),
         ({"orders": [_order(channel="\x00")]}, "orders.0.channel"),
-        ({"orders": [_order(required_skills=["cold", "\x00"])]}, "orders.0.required_skills.1"),
-        ({"vehicles": [_vehicle(skills=["bike", "c\x00ld"])]}, "vehicles.0.skills.1"),
+        ({"source": {"name": "c\x00ld"}}, "source.name"),
+        ({"source": {"path": "\x00"}}, "source.path"),
     ],
 )
 def test_a_nul_in_a_string_that_is_not_an_id_is_refused_naming_the_field(
