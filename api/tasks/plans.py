@@ -36,7 +36,7 @@ from scenarios.errors import (
     input_error_from_validation,
 )
 from scenarios.geo import TimeWindow
-from scenarios.model import Scenario, Vehicle
+from scenarios.model import Order, Scenario, Vehicle
 from scenarios.plan import AllocationLine, Plan, PlannedStop, Route, StopKind
 from scenarios.saved import (
     CONTROL_CHARACTERS_RULE,
@@ -506,16 +506,31 @@ NEW_WORK_SKILL = "a courier within its route budget"
 
 
 def over_budget_diagnosis(
-    over: dict[str, str], routing: Scenario, plan: Plan, now_s: int
+    over: dict[str, str],
+    routing: Scenario,
+    plan: Plan,
+    now_s: int,
+    short: dict[str, str] | None = None,
 ) -> list[str]:
-    """One line per courier ``over`` its budget at ``now_s`` (what it is over), saying what
-    it carries (the courier jobs of ``routing`` only it may deliver) and which of them the
-    re-plan's ``plan`` leaves undelivered."""
+    """One line per courier ``over`` its budget at ``now_s`` (what it is over), or whose
+    budget left is ``short`` of its parcels on board (:func:`budget_short_of_parcels`),
+    saying what it carries (the courier jobs of ``routing`` only it may deliver) and which of
+    them the re-plan's ``plan`` leaves undelivered."""
     out = []
-    for vehicle_id, what in over.items():
+    heads = {
+        **{
+            vehicle_id: f"courier {vehicle_id} is over its route budget at now_s {now_s} s ({what})"
+            for vehicle_id, what in over.items()
+        },
+        **{
+            vehicle_id: f"courier {vehicle_id} has too little route budget left at now_s "
+            f"{now_s} s for the parcels on board ({what}, nearest first)"
+            for vehicle_id, what in (short or {}).items()
+        },
+    }
+    for vehicle_id, head in heads.items():
         skill = _on_board_skill(vehicle_id)
         carried = [job.id for job in routing.orders if skill in job.required_skills]
-        head = f"courier {vehicle_id} is over its route budget at now_s {now_s} s ({what})"
         if not carried:
             out.append(f"{head}: it takes no new work (no parcel on board)")
             continue
@@ -528,6 +543,48 @@ def over_budget_diagnosis(
         if left:
             line += f"; not deliverable even so: {', '.join(left)} (see unassigned)"
         out.append(line)
+    return out
+
+
+def budget_short_of_parcels(
+    routing: Scenario, carried: dict[str, list[Order]], skip: Collection[str] = ()
+) -> dict[str, str]:
+    """The couriers within their route budget whose budget left cannot cover the parcels
+    they carry (``carried``: the on-board jobs by courier; ``skip``: couriers over budget
+    already), each with why: delivering them all, nearest first, from where the courier is
+    to its end, drives more than its ``max_distance_m`` left, or takes longer (travel and
+    service) than its ``max_duration_s`` left. The router left those parcels unassigned
+    (no other courier may take them); such a courier is routed as one over budget is
+    (:func:`replan_jobs`). Nearest first is no shortest tour: a courier so found may have had
+    a route within its budget, which the router, its budget lifted, still finds and keeps."""
+    fleet = {v.id: v for v in routing.vehicles}
+    out: dict[str, str] = {}
+    for vehicle_id, jobs in carried.items():
+        vehicle = fleet.get(vehicle_id)
+        if vehicle is None or vehicle_id in skip or not jobs:
+            continue
+        if vehicle.max_distance_m is None and vehicle.max_duration_s is None:
+            continue
+        places = [vehicle.start_location, *(job.location for job in jobs), vehicle.end]
+        matrix = routing.travel.matrix(places)
+        distance, duration = matrix.distance_m, matrix.duration_s
+        at, left = 0, set(range(1, len(jobs) + 1))
+        metres = seconds = 0
+        while left:  # nearest parcel first, by distance (ties: the first listed)
+            nxt = min(left, key=lambda k: (int(distance[at, k]), k))
+            metres += int(distance[at, nxt])
+            seconds += int(duration[at, nxt]) + jobs[nxt - 1].service_s
+            left.discard(nxt)
+            at = nxt
+        metres += int(distance[at, len(places) - 1])
+        seconds += int(duration[at, len(places) - 1])
+        short = []
+        if vehicle.max_distance_m is not None and metres > vehicle.max_distance_m:
+            short.append(f"max_distance_m {vehicle.max_distance_m} m left, {metres} m to deliver")
+        if vehicle.max_duration_s is not None and seconds > vehicle.max_duration_s:
+            short.append(f"max_duration_s {vehicle.max_duration_s} s left, {seconds} s to deliver")
+        if short:
+            out[vehicle_id] = "; ".join(short)
     return out
 
 
@@ -564,11 +621,13 @@ def replan_jobs(
     picked_by: dict[str, str],
     req: ReoptimiseCreate,
     over_budget: Collection[str] = (),
+    short_budget: dict[str, str] | None = None,
 ) -> tuple[Scenario, set[str], Plan, list[list[int]]]:
     """The courier jobs a re-plan routes (a parcel on board only its courier may deliver;
     a courier ``over_budget``, :func:`_replan_vehicles`, delivers only its parcels on board,
     without the budget it is over: every other job needs :data:`NEW_WORK_SKILL`, which it
-    alone lacks),
+    alone lacks; so does a courier whose budget left cannot cover its parcels on board,
+    :func:`budget_short_of_parcels`, put in ``short_budget`` with why, when given),
     the jobs finished, the warm start (the stored plan's stops still to do, pinned where the
     stored plan pins them, by ``pinned_order_ids`` or for a parcel on board) and, per route,
     the stored place of each of its stops. Shared by the re-plan's task and its check before
@@ -598,6 +657,15 @@ def replan_jobs(
         else v
         for v in routing.vehicles
     ]
+    carried: dict[str, list[Order]] = defaultdict(list)
+    for job in jobs:
+        if job.id in on_board:
+            carried[picked_by[job.id]].append(job)
+    # a budget left short of the parcels on board: they were left unassigned, undelivered
+    short = budget_short_of_parcels(routing, carried, over_budget)
+    if short_budget is not None:
+        short_budget.update(short)
+    over_budget = {*over_budget, *short}
     if over_budget:
         # the budget stops new work, never the delivery of what the courier carries (it
         # was left 1 m or 1 s: its parcels on board were left unassigned, undelivered)
@@ -1105,9 +1173,10 @@ def reoptimise(
         ]
 
     # an order whose task ids are too long as allocated: a new order, or one of the stored plan
+    short: dict[str, str] = {}
     with _reoptimise_fields([o.id for o in updated.orders], req, scenario):
         routing, finished, initial, stored_stops = replan_jobs(
-            updated, lines, old, completed, done, picked_by, req, over
+            updated, lines, old, completed, done, picked_by, req, over, short
         )
     previous = Plan(
         routes=[
@@ -1149,7 +1218,7 @@ def reoptimise(
         diagnosis=[
             *too_late.values(),
             *unfilled,
-            *over_budget_diagnosis(over, routing, plan, now),
+            *over_budget_diagnosis(over, routing, plan, now, short),
             *route_diagnosis(plan),
             *stats.pin_notes,
             *stats.clock_notes,  # what the clock cut of a work-budgeted routing

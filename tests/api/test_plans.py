@@ -2677,3 +2677,99 @@ def test_a_courier_over_budget_at_re_plan_time_still_delivers_what_it_carries(
         plan_id, now = result["plan_id"], now + 1
         body = {"now_s": now, "routing": routing}
         over = "used up by an earlier re-plan"
+
+
+@pytest.mark.parametrize(
+    ("limit", "position", "free_s", "short"),
+    [
+        # 600 m to the two pickups, then 4,400 m off the road: 5,000 m of 10,000 m driven,
+        # and the two deliveries and the way back are 8,293 m nearest first
+        (
+            {"max_distance_m": 10_000},
+            {"x": 600, "y": 4400},
+            None,
+            "max_distance_m 5000 m left, 8293 m to deliver",
+        ),
+        # free at 3,300 s, its route left at 0: 300 s of its 3,600 s left, 676 s to deliver
+        (
+            {"max_duration_s": 3600},
+            {"x": 600, "y": 0},
+            3300,
+            "max_duration_s 300 s left, 676 s to deliver",
+        ),
+    ],
+)
+@pytest.mark.parametrize("engine", ["greedy", "ortools"])
+def test_a_courier_with_too_little_budget_left_still_delivers_what_it_carries(
+    client: TestClient,
+    keys: dict[str, dict[str, str]],
+    limit: dict[str, int],
+    position: dict[str, int],
+    free_s: int | None,
+    short: str,
+    engine: str,
+) -> None:
+    """A courier within its max_distance_m or max_duration_s when re-planned, but with too
+    little of it left to deliver its parcels on board, was routed within what was left: the
+    parcels, which no other courier may take, were left unassigned, undelivered. It is
+    routed as a courier over budget: it delivers what it carries, takes no new order, and
+    the diagnosis says how short its budget is (session 78)."""
+    routing = {"time_limit_s": 0.3, "seed": 1, "engine": engine}
+    answer = client.post(
+        "/v1/plans",
+        json={"scenario": _two_parcels_day(**limit), "routing": routing},
+        headers=keys["oms"],
+    )
+    assert answer.status_code == 200, answer.text
+    made = answer.json()
+    [route] = [r for r in made["plan"]["routes"] if r["stops"]]
+    now = max(s["start_s"] for s in route["stops"] if s["kind"] == "pickup") + 1
+    fresh = {
+        "id": "n1",
+        "location": {"x": 800, "y": 4400},
+        "demand": [1],
+        "pickup": {"location": {"x": 700, "y": 4400}},
+    }
+    body = {
+        "now_s": now,
+        "new_orders": [fresh],
+        "courier_positions": [
+            {"vehicle_id": "c1", "location": position, "available_s": free_s or now}
+        ],
+        "routing": routing,
+    }
+    answer = client.post(f"/v1/plans/{made['plan_id']}/reoptimise", json=body, headers=keys["oms"])
+    assert answer.status_code == 200, answer.text
+    result = answer.json()
+    stops = _stops_of(result["plan"])
+    assert sorted(stops.get("c1", [])) == [("o1", "delivery"), ("o2", "delivery")], stops
+    assert result["plan"]["unassigned"] == [], result["plan"]["unassigned"]
+    assert ("n1", "pickup") in stops.get("c2", []), stops  # new work: the other courier
+    [line] = [d for d in result["diagnosis"] if d.startswith("courier c1 ")]
+    assert line == (
+        f"courier c1 has too little route budget left at now_s {now} s for the parcels on "
+        f"board ({short}, nearest first): it still delivers the 2 parcel(s) on board (o1, o2) "
+        "past that budget, and takes no new work"
+    )
+
+
+def test_a_budget_left_that_covers_the_parcels_on_board_is_not_short() -> None:
+    """Only a budget left short of the parcels on board lifts it: one that covers them
+    (nearest first, travel and service) keeps the courier on its budget and open to new
+    work; a courier carrying nothing, or without a budget, is never short."""
+    from api.tasks.plans import budget_short_of_parcels
+    from scenarios.model import Order
+
+    scenario = Scenario.model_validate(_two_parcels_day(max_distance_m=10_000))
+    jobs = [Order.model_validate({**o, "pickup": None}) for o in _two_parcels_day()["orders"]]
+    out_and_back = 2 * 3000  # nearest first: o1 at 2,500 m, o2 at 3,000 m, back to 0
+    for budget, expected in ((out_and_back, {}), (out_and_back - 1, {"c1": "max_distance_m"})):
+        fleet = [
+            v.model_copy(update={"max_distance_m": budget}) if v.id == "c1" else v
+            for v in scenario.vehicles
+        ]
+        routing = scenario.model_copy(update={"vehicles": fleet})
+        short = budget_short_of_parcels(routing, {"c1": jobs, "c2": []})
+        assert {k: v.split(" ")[0] for k, v in short.items()} == expected, short
+    assert budget_short_of_parcels(scenario, {"c2": jobs}) == {}  # c2 has no budget
+    assert budget_short_of_parcels(scenario, {"c1": jobs}, skip={"c1"}) == {}
