@@ -312,7 +312,10 @@ class Scenario(StrictModel):
     name: str = "scenario"
     horizon: TimeWindow = Field(default_factory=lambda: TimeWindow(start_s=0, end_s=86_400))
     travel: TravelModel = Field(default_factory=EuclideanTravel)
-    capacity_dims: list[str] = Field(default_factory=lambda: ["units"])
+    capacity_dims: list[Id] = Field(
+        default_factory=lambda: ["units"],
+        description="names of the capacity dimensions (each an id: not blank)",
+    )
     skus: list[Sku] = Field(default_factory=list, description="empty = any SKU id is accepted")
     nodes: list[FulfilmentNode] = Field(default_factory=list)
     orders: list[Order] = Field(default_factory=list)

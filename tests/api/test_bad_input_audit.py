@@ -512,6 +512,7 @@ def test_flags_given_as_booleans_still_read() -> None:
         ("scenario.vehicles.0.skills", ["bike", " "], 1, BLANK),
         ("scenario.orders.0.required_skills", ["\u00a0 "], 0, BLANK),
         ("scenario.orders.0.required_skills", ["x" * 201], 0, "String should have at most 200"),
+        ("scenario.capacity_dims", [" "], 0, BLANK),
     ],
 )
 def test_a_blank_skill_is_422_naming_it(
@@ -523,7 +524,8 @@ def test_a_blank_skill_is_422_naming_it(
     reason: str,
 ) -> None:
     """A skill ``""`` or ``" "`` was taken as a real one (an order needing it served by no
-    vehicle but one listing the same blank): skills are ids, refused as blank ids are."""
+    vehicle but one listing the same blank): skills are ids, refused as blank ids are; so
+    are the names of the capacity dimensions (``capacity_dims: [" "]`` was a dimension)."""
     body = _set(ROUTES_EXAMPLE["small"]["value"], field, skills)
     answer = client.post("/v1/routes", json=body, headers=keys["admin"])
     assert answer.status_code == 422, answer.text
@@ -660,3 +662,34 @@ def test_the_whitespace_around_an_idempotency_key_is_no_part_of_it(
         client.post("/v1/routes", content=body, headers=both).headers.get("Idempotent-Replayed")
         == "true"
     )
+
+
+def _models_under(model: type[BaseModel]) -> list[type[BaseModel]]:
+    """``model`` and every model its fields hold (in lists, dicts, unions), once each."""
+    seen: list[type[BaseModel]] = []
+
+    def walk_type(t: Any) -> None:
+        if isinstance(t, type) and issubclass(t, BaseModel):
+            walk(t)
+        else:
+            for arg in typing.get_args(t):
+                walk_type(arg)
+
+    def walk(m: type[BaseModel]) -> None:
+        if m not in seen:
+            seen.append(m)
+            for field in m.model_fields.values():
+                walk_type(field.annotation)
+
+    walk(model)
+    return seen
+
+
+@pytest.mark.parametrize("model", INPUT_MODELS, ids=lambda m: m.__name__)
+def test_every_model_an_input_is_read_into_refuses_unknown_fields(model: type[BaseModel]) -> None:
+    """Unknown fields are refused everywhere, never ignored (docs/api.md: a misspelt optional
+    field, ``penalty_cent``, would be dropped without a word): a guard, so that a model added
+    later keeps the rule."""
+    assert [
+        m.__name__ for m in _models_under(model) if m.model_config.get("extra") != "forbid"
+    ] == []
