@@ -458,6 +458,15 @@ def check_out_option(out: Path | None, option: str = "--out") -> None:
         check_output_file(out, option)
 
 
+def check_quiet_out(quiet: bool, out: Path | None) -> None:
+    """Fail, before any work is done, on ``--quiet`` without ``--out`` (nothing would be shown)."""
+    if quiet and out is None:
+        raise fail(
+            "--quiet: without --out the result would be neither shown nor written: "
+            "give --out FILE, or --out - for its JSON on standard output"
+        )
+
+
 def write_out(text: str, out: Path | None, option: str = "--out") -> None:
     """Write an ``--out`` result: to the file, to stdout for ``-``, nowhere when unset."""
     if out is not None:

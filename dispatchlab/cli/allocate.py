@@ -12,6 +12,7 @@ from dispatchlab.cli._common import (
     check_int_range,
     check_out_option,
     check_output_file,
+    check_quiet_out,
     check_time_limit,
     cli_errors,
     console,
@@ -115,6 +116,7 @@ def allocate_cmd(
         check_int_range("--threads", threads, 1, MAX_THREADS)
     to_stdout = is_stdout(out)
     check_out_option(out)  # before the solve, not after it
+    check_quiet_out(quiet, out)
     source = input_name(request)
     if scenario:
         loaded = _read_scenario(request)

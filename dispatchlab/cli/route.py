@@ -10,6 +10,7 @@ import typer
 
 from dispatchlab.cli._common import (
     check_out_option,
+    check_quiet_out,
     check_time_limit,
     cli_errors,
     console,
@@ -80,6 +81,7 @@ def route_cmd(
     if workers < 1:
         raise fail("--workers: must be at least 1")
     check_out_option(out)  # before the solve, not after it
+    check_quiet_out(quiet, out)
     scenario = load_scenario_input(instance, fmt)
     note_input(input_name(instance), type(scenario).model_fields)
     with option_names(_OPTIONS):

@@ -15,6 +15,7 @@ from dispatchlab.cli._common import (
     check_int_range,
     check_out_option,
     check_output_folder,
+    check_quiet_out,
     cli_errors,
     comma_items,
     console,
@@ -172,6 +173,7 @@ def simulate_cmd(
     if policy is not None:
         check_policy(policy, "--policy", has_plan=bool(plan_paths), hint=" (give one with --plan)")
     check_out_option(out)  # before the runs, not after them
+    check_quiet_out(quiet, out)
     quiet = quiet or is_stdout(out)  # stdout carries the JSON alone
     scenario = load_scenario_input(scenario_path, fmt)
     note_input(input_name(scenario_path), type(scenario).model_fields)

@@ -716,7 +716,7 @@ def test_simulate_refuses_a_plan_of_another_scenario_before_the_pool_starts(
     one = ["simulate", str(city_file), "--plan", str(plan_path)]
     compared = ["simulate", str(city_file), "--plan", str(own_path), "--plan", str(plan_path)]
     for command in (one, compared):
-        result = runner.invoke(app, [*command, "--replications", "2", "-q"])
+        result = runner.invoke(app, [*command, "--replications", "2", "-q", "--out", "-"])
         _one_line_error(result, str(plan_path), "plan.routes.0.vehicle_id", "unknown vehicle")
 
 

@@ -179,7 +179,7 @@ def test_route_imports_what_the_solve_needs_before_its_time_limit_starts(
     monkeypatch.setattr(solvers.routing, "solve_routes_with_stats", solved)
     scenario = tmp_path / "city.json"
     write_json(make_city(), scenario)
-    res = runner.invoke(app, ["route", str(scenario), "--engine", "greedy", "-q"])
+    res = runner.invoke(app, ["route", str(scenario), "--engine", "greedy", "-q", "--out", "-"])
     assert res.exit_code == 0, res.output
     assert calls == ["import", "solve"]
 
