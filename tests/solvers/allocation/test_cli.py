@@ -412,7 +412,7 @@ def test_a_request_on_stdin_is_read_as_a_file_is(
     ],
 )
 def test_bad_json_on_stdin_exits_2_naming_the_problem(text: str, says: str) -> None:
-    result = runner.invoke(app, ["allocate", "-", "-q"], input=text)
+    result = runner.invoke(app, ["allocate", "-", "-q", "--out", "-"], input=text)
     assert result.exit_code == 2, result.output
     assert says in " ".join(result.output.split()), result.output
 
@@ -462,7 +462,9 @@ def test_stdin_past_the_input_cap_exits_2_naming_it(
     from scenarios.files import MAX_INPUT_ENV
 
     monkeypatch.setenv(MAX_INPUT_ENV, "100")
-    result = runner.invoke(app, ["allocate", "-", "-q"], input=two_dcs.model_dump_json())
+    result = runner.invoke(
+        app, ["allocate", "-", "-q", "--out", "-"], input=two_dcs.model_dump_json()
+    )
     assert result.exit_code == 2, result.output
     assert "<stdin>: path: file is larger than the 100 bytes" in " ".join(result.output.split())
 

@@ -89,6 +89,6 @@ def test_the_route_cli_refuses_a_priority_past_its_bound_with_exit_2(tmp_path: P
     data["orders"][2]["priority"] = 10**13
     path = tmp_path / "city.json"
     path.write_text(json.dumps(data))
-    res = CliRunner().invoke(app, ["route", str(path), "--engine", "greedy", "-q"])
+    res = CliRunner().invoke(app, ["route", str(path), "--engine", "greedy", "-q", "--out", "-"])
     assert res.exit_code == 2
     assert "orders.2.priority" in " ".join(res.output.split())
