@@ -1247,36 +1247,3 @@ def test_a_way_home_after_a_step_down_in_the_factor_is_quoted_a_gain() -> None:
         cache, case.job, capacity=case.capacity, duration=d, distance=d, rates=case.rates
     )
     assert (q.feasible, q.end_delay_s, q.cost_delta_cents) == (True, 0.0, 0.0)
-
-
-def test_a_way_home_with_a_floor_is_quoted_by_the_formulas_on_widened_bounds(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    # The step-down day above: the way home's factor is 1 when the courier plans to leave
-    # (1,000 s) and 0.5 from 1,200 s on. With the floor (0.5 from then to the latest time it
-    # may be home: no shift end) the home's slack is widened by 1,000 s x (1 - 0.5) (+ the
-    # margin), the quote is the formulas', not a forward play of every position, and it is
-    # the forward play's answer.
-    d = np.asarray([[0, 1000], [1000, 0]], dtype=np.int32)
-    home = _step_factor([(0.0, 1.0), (1200.0, 0.5)])
-    case = Case(
-        duration=d, distance=d, stops=[(1, 0.0, math.inf, 0.0, 0.0)], t0=0.0,
-        shift_end=20_000.0, job=JobSpec((), (), (), 1, 0.0, math.inf, 500.0, (0.0,)),
-        capacity=np.asarray([math.inf]),
-        rates=CostRates(per_km=0.0, per_hour=3600.0, lateness_per_min=0.0), factor=1.0,
-    )  # fmt: skip
-    kw: dict[str, Any] = {"capacity": case.capacity, "duration": d, "distance": d}
-    played = _home_cache(case, case.stops, [False], home)
-    fast = _home_cache(case, case.stops, [False], home, home.floor)
-    assert played.home is None and fast.home is not None
-    assert fast.home.relax_s == 1000 * (1.0 - 0.5) + insertion.TIME_MARGIN_S
-    assert fast.max_delay_list[2] == played.max_delay_list[2] + fast.home.relax_s
-    want = quote_insertion(played, case.job, rates=case.rates, **kw)
-
-    def no_play(*_: Any, **__: Any) -> Quote:
-        raise AssertionError("played forward")
-
-    monkeypatch.setattr(insertion, "_quote_home", no_play)
-    got = quote_insertion(fast, case.job, rates=case.rates, **kw)
-    assert got == want
-    assert (got.feasible, got.end_delay_s, got.cost_delta_cents) == (True, 0.0, 0.0)

@@ -671,12 +671,10 @@ PINNED_INSERTION_DAYS: dict[tuple[int | None, int], tuple[int, str, str, float, 
     # 349 is lost at 21:00: one courier fewer goes out (16,500 cents fixed, 19,500 before),
     # 5.63 courier hours fewer, 11,347.24 cents less (216,755.18 cents, outcomes
     # "fd40800087cb22f2"), the same orders delivered and unserved.
-    # All four re-recorded again in session 77 (the way home's factor, reverted, then
-    # re-applied in session 78 as twin version 12: quotes, route caches and planned costs
-    # time a courier's way home at the travel factor when it leaves for it, as the twin
-    # drives it, not at the factor of its route's start; these days have the generated
-    # cities' congestion profile): other quotes, so other decisions. Session 78's quotes
-    # (formulas on widened bounds, HomeLeg) decide them as session 77's forward plays did.
+    # All four re-recorded again in session 77 (twin version 11, its second part: quotes,
+    # route caches and planned costs time a courier's way home at the travel factor when it
+    # leaves for it, as the twin drives it, not at the factor of its route's start; these
+    # days have the generated cities' congestion profile): other quotes, so other decisions.
     # Before: (8, 1) 1040, "47421fdcbd07e2e5", "6810e0f442fb7a37", 321,885.42 cents, 0.785,
     # 358; (None, 1) 1006, "095c1b54f2c3768c", "de2ae4af4c9b7e13", 294,779.23 cents, 0.785,
     # 364; (8, 2) 919, "484eb803c82ea534", "54ef01f95fbc72ae", 203,020.05 cents, 0.84, 387;
@@ -738,7 +736,7 @@ def _planned_insertion_day(
     params = CityParams(generator_version=1)
     day = generate_city(seed=7, num_orders=160, num_nodes=4, num_couriers=8, params=params)
     # (one travel factor all day, so that routes are quoted by the formulas and the exact
-    # pricing before breaks as before twin version 12: see _constant_factor)
+    # pricing before breaks, not by _quote_home: see _constant_factor)
     day = _constant_factor(day.model_copy(update={"arrivals": None}))
     part = day.model_copy(update={"orders": day.orders[:40]})
     body = {"scenario": part.model_dump(mode="json"), "routing": {"engine": "greedy"}}
@@ -779,11 +777,11 @@ def _planned_insertion_day(
 #: left waiting until the horizon's end: 35 decisions fewer (502, "ee40e0862407256f"), the
 #: same orders delivered and unserved, 1,360 m less driven and 262.34 cents less lateness
 #: (228,913.74 cents, outcomes "b06e82c2b334f500").
-#: Re-recorded in session 77 (the way home's factor: twin version 12 since session 78) on the
-#: same day without its congestion profile (one travel factor all day, see _constant_factor):
-#: with the profile, quotes time the way home at the factor when the courier leaves for it
-#: (widened bounds, see insertion.HomeLeg). The code before that change plays this
-#: constant-factor day the same (these values, 77 exact pricings).
+#: Re-recorded in session 77 (twin version 11, its second part) on the same day without its
+#: congestion profile (one travel factor all day, see _constant_factor): with the profile,
+#: quotes now time the way home at the factor when the courier leaves for it and routes are
+#: quoted by _quote_home, which never prices a break by _ExactInsertion. The code before
+#: that change plays this constant-factor day the same (these values, 77 exact pricings).
 #: Before (with the profile): 467, "246edbc6b1055e98", "8086765ffa4eb09b", 228,645.96 cents,
 #: 0.55625, 138.
 PINNED_PLANNED_DAY = (
@@ -798,8 +796,7 @@ PINNED_PLANNED_DAY = (
 
 def _constant_factor(day: Scenario) -> Scenario:
     """``day`` without its travel profile (one travel factor all day: routes are quoted by
-    the forward-slack formulas and their pruning on the cache's own slack, without the
-    widened bounds of a time-dependent way home, :class:`simulation.insertion.HomeLeg`)."""
+    the forward-slack formulas and their pruning, not by ``_quote_home``)."""
     stochastic = day.stochastic.model_copy(update={"use_travel_profile": False})
     return day.model_copy(update={"stochastic": stochastic})
 
@@ -867,8 +864,7 @@ def test_insertion_days_with_breaks_are_those_of_the_brute_force_quote(
     of a day whose couriers take their breaks (the others and the benchmark's day: -m slow).
 
     The days' congestion profile is switched off: with a travel factor that changes over time
-    the way home is timed at the factor when the courier leaves (twin version 12), which the
-    brute-force reference does not model."""
+    routes are quoted by ``_quote_home`` (twin version 11), not by that pruning."""
     day = _constant_factor(
         generate_city(
             seed=seed,
