@@ -41,6 +41,12 @@ def _write(path: Path, data: dict[str, Any]) -> Path:
     return path
 
 
+def _simulate_quietly(scenario: Path) -> list[str]:
+    """``simulate SCENARIO``, one serial replication, its KPIs' JSON on stdout (``--quiet``)."""
+    options = ["--replications", "1", "--executor", "serial", "-q", "--out", "-"]
+    return ["simulate", str(scenario), *options]
+
+
 def _error_line(args: list[str]) -> str:
     result = runner.invoke(app, args)
     assert result.exit_code == 2, result.output
@@ -72,17 +78,7 @@ def test_allocate_names_the_scenario_of_a_mapping_error(tmp_path: Path) -> None:
 def test_simulate_names_the_scenario_not_the_plans(tmp_path: Path) -> None:
     scenario = _write(tmp_path / "no-orders.json", NO_ORDERS)
     plan = _write(tmp_path / "plan.json", {"routes": []})
-    args = [
-        "simulate",
-        str(scenario),
-        "--replications",
-        "1",
-        "--executor",
-        "serial",
-        "-q",
-        "--out",
-        "-",
-    ]
+    args = _simulate_quietly(scenario)
     line = _error_line([*args, "--plan", str(plan), "--policy", "insertion"])
     assert line == (
         f"error: {scenario}: arrivals: new orders are drawn like existing ones: "
@@ -107,17 +103,7 @@ def test_simulate_names_the_one_of_several_plans_at_fault(tmp_path: Path, bad_fi
     line = {"order_id": "o1", "node_id": "n0", "sku": "zzz", "quantity": 1}
     bad = _write(tmp_path / "bad.json", {"allocation": [line]})
     plans = [bad, good] if bad_first else [good, bad]
-    args = [
-        "simulate",
-        str(scenario),
-        "--replications",
-        "1",
-        "--executor",
-        "serial",
-        "-q",
-        "--out",
-        "-",
-    ]
+    args = _simulate_quietly(scenario)
     line_out = _error_line([*args, "--plan", str(plans[0]), "--plan", str(plans[1])])
     assert line_out == f"error: {bad}: plan.allocation.0.sku: unknown SKU 'zzz'"
 
@@ -128,17 +114,7 @@ def test_simulate_names_the_plan_of_a_stop_location_error(tmp_path: Path) -> Non
     stop: dict[str, Any] = {"order_id": "o1", "kind": "pickup", "location": {"x": 5, "y": 5}}
     stop |= {"arrival_s": 0, "start_s": 0, "departure_s": 0}
     bad = _write(tmp_path / "bad.json", {"routes": [{"vehicle_id": "v0", "stops": [stop]}]})
-    args = [
-        "simulate",
-        str(scenario),
-        "--replications",
-        "1",
-        "--executor",
-        "serial",
-        "-q",
-        "--out",
-        "-",
-    ]
+    args = _simulate_quietly(scenario)
     line_out = _error_line([*args, "--plan", str(good), "--plan", str(bad)])
     assert line_out == (  # the location as given (its repr listed every unset field as None)
         f"error: {bad}: plan.routes.0.stops.0.location: "
