@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ParamSpec, TextIO, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TextIO, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -253,28 +253,37 @@ def check_output_file(out: Path, option: str = "--out") -> None:
         raise InputError(option, "file is not writable", source=str(out))
     usable_folder(out.parent, option, out)
     if not out.is_symlink() and (out.is_file() or not out.exists()):
-        _probe_folder(out, option)  # a symlink, device or FIFO is written through, not here
+        _probe(out, option, out.parent)  # a symlink, device or FIFO is written through, not here
 
 
-def _probe_folder(out: Path, option: str, folder: Path | None = None) -> None:
-    """Fail unless a file can be made next to ``out`` (or in ``folder``), as its atomic write
-    makes one.
+def _probe(
+    out: Path, option: str, folder: Path, *, make: Literal["file", "folder"] = "file"
+) -> None:
+    """Fail unless a ``make`` (``file`` or ``folder``) can be made in ``folder`` for ``out``,
+    as its write makes one (a file's atomic write, a new folder); nothing is left behind.
 
     ``os.access`` is no test of that: for root a folder such as ``/proc`` is writable, yet
-    no file can be made there (``--out /proc/x.json`` failed after the solve).
+    nothing can be made there (``--out /proc/x.json`` failed after the solve, ``--out
+    /proc/report`` after the runs with ``/proc/report: No such file or directory``, naming
+    no option).
     """
     import tempfile
 
-    folder = out.parent if folder is None else folder
+    prefix = f".{out.name}.probe-"
     try:
-        fd, probe = tempfile.mkstemp(prefix=f".{out.name}.probe-", dir=folder)
+        if make == "file":
+            fd, probe = tempfile.mkstemp(prefix=prefix, dir=folder)
+            os.close(fd)
+        else:
+            probe = tempfile.mkdtemp(prefix=prefix, dir=folder)
     except OSError as err:
         reason = err.strerror or type(err).__name__
-        raise InputError(
-            option, f"cannot make a file in folder {folder} ({reason})", source=str(out)
-        ) from None
-    os.close(fd)
-    os.unlink(probe)
+        where = f"a file in folder {folder}" if make == "file" else f"a folder in {folder}"
+        raise InputError(option, f"cannot make {where} ({reason})", source=str(out)) from None
+    if make == "file":
+        os.unlink(probe)
+    else:
+        os.rmdir(probe)
 
 
 def check_output_folder(out: Path, option: str = "--out") -> None:
@@ -287,28 +296,9 @@ def check_output_folder(out: Path, option: str = "--out") -> None:
         raise InputError(option, "is a file, expected a folder", source=str(out))
     usable_folder(out if out.exists() else out.parent, option, out)
     if out.is_dir():
-        _probe_folder(out, option, folder=out)  # its files are written inside it
+        _probe(out, option, out)  # its files are written inside it
     else:
-        _probe_new_folder(out, option)
-
-
-def _probe_new_folder(out: Path, option: str) -> None:
-    """Fail unless the folder ``out`` can be made in its parent (nothing is left behind).
-
-    As for :func:`_probe_folder`, ``os.access`` is no test: for root ``/proc`` is writable,
-    yet ``--out /proc/report`` failed after the runs with ``/proc/report: No such file or
-    directory``, naming no option.
-    """
-    import tempfile
-
-    try:
-        probe = tempfile.mkdtemp(prefix=f".{out.name}.probe-", dir=out.parent)
-    except OSError as err:
-        reason = err.strerror or type(err).__name__
-        raise InputError(
-            option, f"cannot make a folder in {out.parent} ({reason})", source=str(out)
-        ) from None
-    os.rmdir(probe)
+        _probe(out, option, out.parent, make="folder")
 
 
 #: the ``--out`` value that means standard output

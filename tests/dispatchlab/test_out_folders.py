@@ -143,3 +143,37 @@ def test_a_folder_output_where_nothing_can_be_made_is_refused_before_the_work(
     assert line.startswith(f"error: {target}: {option}: cannot make a "), line
     assert "probe-" not in line, line
     assert not list(PROC.glob(".report.*")) and not list(PROC.glob(".proc.*"))
+
+
+@pytest.fixture
+def nothing_can_be_made(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No file or folder can be made anywhere (as in ``/proc`` for root), by ``tempfile``."""
+    import tempfile
+
+    def refuse(*_args: object, **_kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    monkeypatch.setattr(tempfile, "mkdtemp", refuse)
+
+
+@pytest.mark.parametrize(
+    ("check", "name", "expected"),
+    [
+        ("file", "x.json", "--out: cannot make a file in folder {tmp} (Permission denied)"),
+        ("folder", ".", "--out: cannot make a file in folder {tmp} (Permission denied)"),
+        ("folder", "report", "--out: cannot make a folder in {tmp} (Permission denied)"),
+    ],
+)
+def test_the_output_probes_say_what_could_not_be_made_and_where(
+    tmp_path: Path, nothing_can_be_made: None, check: str, name: str, expected: str
+) -> None:
+    """The three probes (a file's folder, an existing folder, a folder to make) are one
+    helper; their messages are as they were."""
+    from dispatchlab.cli._common import check_output_file, check_output_folder
+    from scenarios.errors import InputError
+
+    out = tmp_path / name if name != "." else tmp_path
+    with pytest.raises(InputError) as info:
+        (check_output_file if check == "file" else check_output_folder)(out)
+    assert info.value.one_line() == f"{out}: " + expected.format(tmp=tmp_path)
