@@ -62,6 +62,7 @@ from benchmarks.measures import (  # noqa: E402
     int_list,
     progress_bar,
     provenance,
+    run_script,
     seconds_arg,
     stolen_share,
     table_name_arg,
@@ -1345,4 +1346,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_script(main))

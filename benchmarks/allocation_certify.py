@@ -52,7 +52,12 @@ from benchmarks.allocation import (  # noqa: E402
     seed_list,
     write_known,
 )
-from benchmarks.measures import WrittenThenInterrupted, progress_bar, seconds_arg  # noqa: E402
+from benchmarks.measures import (  # noqa: E402
+    WrittenThenInterrupted,
+    progress_bar,
+    run_script,
+    seconds_arg,
+)
 from solvers.allocation import AllocationParams, allocate  # noqa: E402
 from solvers.allocation.enumerate import near_columns  # noqa: E402
 from solvers.allocation.highs_model import dual_bound, reduced_costs, run_highs  # noqa: E402
@@ -293,4 +298,4 @@ def update_known(path: Path, seed: int, found: Finding, source: str) -> None:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_script(main))

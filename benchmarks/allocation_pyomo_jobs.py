@@ -77,6 +77,7 @@ from benchmarks.measures import (  # noqa: E402
     count_at_most,
     ctrl_c_writes_nothing,
     provenance,
+    run_script,
     sigterm_as_ctrl_c,
 )
 
@@ -565,4 +566,4 @@ def _measure_all(codes: list[Code], args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_script(main))

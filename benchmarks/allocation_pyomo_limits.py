@@ -35,7 +35,13 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.allocation import RUN_LINES, progress, write_table  # noqa: E402
 from benchmarks.allocation_certify import seconds_arg  # noqa: E402
-from benchmarks.measures import command_line, ctrl_c_writes_nothing, int_list, provenance  # noqa: E402
+from benchmarks.measures import (  # noqa: E402
+    command_line,
+    ctrl_c_writes_nothing,
+    int_list,
+    provenance,
+    run_script,
+)
 from solvers.allocation import AllocationParams, allocate  # noqa: E402
 from solvers.allocation.heuristics import nearest  # noqa: E402
 from solvers.allocation.literature import generate_literature  # noqa: E402
@@ -139,4 +145,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_script(main))

@@ -34,7 +34,13 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.allocation import RUN_LINES, fmt_ci, progress, write_table  # noqa: E402
 from benchmarks.allocation_certify import seconds_arg  # noqa: E402
-from benchmarks.measures import command_line, int_list, provenance, seeds_arg  # noqa: E402
+from benchmarks.measures import (  # noqa: E402
+    command_line,
+    int_list,
+    provenance,
+    run_script,
+    seeds_arg,
+)
 from simulation.stats import paired_diff  # noqa: E402
 from solvers.allocation import AllocationParams, allocate, batch  # noqa: E402
 from solvers.allocation.literature import generate_literature  # noqa: E402
@@ -174,4 +180,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_script(main))

@@ -33,6 +33,7 @@ from benchmarks.measures import (  # noqa: E402
     dict_csv_text,
     output_options,
     provenance,
+    run_script,
     seed_arg,
     table_name_arg,
     write_table_files,
@@ -154,4 +155,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_script(main))

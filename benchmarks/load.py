@@ -61,6 +61,7 @@ from benchmarks.measures import (  # noqa: E402
     count_at_most,
     csv_text,
     provenance,
+    run_script,
     seconds_arg,
     seed_arg,
     sigterm_as_ctrl_c,
@@ -766,4 +767,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(main))

@@ -255,6 +255,22 @@ def ctrl_c_writes_nothing(main: Callable[P, R]) -> Callable[P, R | int]:
     return run
 
 
+def run_script(main: Callable[[], int | None]) -> int | None:
+    """A script's ``main()`` and its exit status; a standard output closed by its reader
+    (``run_all.py --list | head``) ends it quietly, as it ends ``dispatchlab``
+    (:mod:`scenarios.pipes`), not with a BrokenPipeError traceback."""
+    from scenarios.pipes import quiet_exit, stdout_closed
+
+    try:
+        status = main()
+        sys.stdout.flush()  # what is still buffered fails here, not as Python exits
+    except BrokenPipeError:
+        if not stdout_closed():
+            raise
+        raise quiet_exit() from None
+    return status
+
+
 @contextmanager
 def sigterm_as_ctrl_c() -> Iterator[None]:
     """A kill (SIGTERM) raises KeyboardInterrupt in the block, as Ctrl-C does (so what the
@@ -676,4 +692,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(main))

@@ -68,6 +68,7 @@ from benchmarks.measures import (  # noqa: E402
     ctrl_c_writes_nothing,
     progress_bar,
     provenance,
+    run_script,
     table_name_arg,
     write_table_files,
 )
@@ -882,4 +883,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_script(main))

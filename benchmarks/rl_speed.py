@@ -48,6 +48,7 @@ from benchmarks.measures import (  # noqa: E402
     count_arg,
     ctrl_c_writes_nothing,
     progress_bar,
+    run_script,
     table_name_arg,
 )
 from rl_agents.env import DynamicDispatchEnv  # noqa: E402
@@ -278,4 +279,4 @@ def decision_latencies(
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_script(main))

@@ -69,6 +69,7 @@ from benchmarks.measures import (  # noqa: E402
     dict_csv_text,
     progress_bar,
     provenance,
+    run_script,
     seconds_arg,
     seed_arg,
     table_name_arg,
@@ -914,4 +915,4 @@ def run_city(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_script(main))

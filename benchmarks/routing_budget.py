@@ -47,6 +47,7 @@ from benchmarks.measures import (  # noqa: E402
     dict_csv_text,
     progress_bar,
     provenance,
+    run_script,
     seed_arg,
     table_name_arg,
     write_table_files,
@@ -281,4 +282,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_script(main))

@@ -43,6 +43,7 @@ from benchmarks.measures import (  # noqa: E402
     dict_csv_text,
     progress_bar,
     provenance,
+    run_script,
     seconds_arg,
     seeds_arg,
     table_name_arg,
@@ -235,4 +236,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_script(main))

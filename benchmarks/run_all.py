@@ -61,7 +61,10 @@ from rich.progress import (  # noqa: E402
 )
 from rich.table import Column  # noqa: E402
 
-from benchmarks.measures import comma_option  # noqa: E402
+from benchmarks.measures import (  # noqa: E402
+    comma_option,
+    run_script,
+)
 
 LOCK = Path("/tmp/dispatchlab-cpu.lock")
 console = Console(stderr=True)
@@ -560,4 +563,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(main))

@@ -54,6 +54,7 @@ from benchmarks.measures import (  # noqa: E402
     count_at_most,
     ctrl_c_writes_nothing,
     progress_bar,
+    run_script,
     seed_arg,
 )
 from scenarios.generate import MAX_ORDERS, CityParams, generate_city  # noqa: E402
@@ -355,4 +356,4 @@ def measure(args: argparse.Namespace, table: Measures, next_step: Callable[[], N
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_script(main))

@@ -56,6 +56,7 @@ from benchmarks.measures import (  # noqa: E402
     dict_csv_text,
     progress_bar,
     provenance,
+    run_script,
     seeds_arg,
     sigterm_as_ctrl_c,
     table_name_arg,
@@ -491,4 +492,4 @@ def play_and_write(args: argparse.Namespace, command: str, made: str, console: C
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(main))

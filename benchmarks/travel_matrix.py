@@ -46,6 +46,7 @@ from benchmarks.measures import (  # noqa: E402
     dict_csv_text,
     output_options,
     provenance,
+    run_script,
     table_name_arg,
     write_table_files,
 )
@@ -218,4 +219,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_script(main))

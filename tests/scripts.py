@@ -28,3 +28,17 @@ def assert_no_traceback(done: subprocess.CompletedProcess[str], stdout: str) -> 
     """The script ended 0, printed ``stdout`` and no traceback or KeyboardInterrupt."""
     assert "Traceback" not in done.stderr and "KeyboardInterrupt" not in done.stderr, done.stderr
     assert done.returncode == 0 and done.stdout.strip() == stdout, done
+
+
+def run_with_stdout_closed(argv: list[str], *, timeout: float = 120) -> tuple[int, str]:
+    """Run ``argv`` (with the repo importable) with its standard output a pipe whose reader
+    has gone before anything is written (``| head`` that stopped); its exit status and
+    stderr."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    with subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO, env=env
+    ) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        proc.stdout.close()
+        err = proc.stderr.read().decode()
+        return proc.wait(timeout=timeout), err

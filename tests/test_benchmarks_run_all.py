@@ -442,3 +442,14 @@ def test_every_table_names_the_command_that_writes_it(run_all: ModuleType) -> No
     assert without == set(NO_COMMAND)
     assert elsewhere == RENAMED
     assert set(RENAMED) <= set(run_all.ONE_OFF_TABLES)  # no step's table is renamed
+
+
+def test_a_list_printed_into_a_closed_pipe_ends_quietly() -> None:
+    """``run_all.py --list | head`` printed a BrokenPipeError traceback (exit 1); every
+    benchmark script now ends as ``dispatchlab`` does then: no line, exit 1."""
+    from scenarios.pipes import EXIT_CLOSED_STDOUT
+    from tests.scripts import run_with_stdout_closed
+
+    script = REPO / "benchmarks" / "run_all.py"
+    code, err = run_with_stdout_closed([sys.executable, str(script), "--list", "--extras"])
+    assert (code, err) == (EXIT_CLOSED_STDOUT, "")

@@ -26,6 +26,7 @@ from rich.markup import escape
 from scenarios.errors import InputError, input_error_from_validation
 from scenarios.files import usable_folder
 from scenarios.geo import MAX_SEED
+from scenarios.pipes import quiet_exit, stdout_closed
 
 if TYPE_CHECKING:
     from scenarios.model import Scenario
@@ -165,7 +166,9 @@ def with_input_file(err: InputError) -> InputError:
 def cli_errors(fn: Callable[P, R]) -> Callable[P, R]:
     """Turn bad input into one clear line on stderr and exit 2; Ctrl-C into exit 130.
 
-    An OSError (a file that cannot be read or written) counts as bad input: ``path: reason``.
+    An OSError (a file that cannot be read or written) counts as bad input: ``path: reason``;
+    but a standard output closed by its reader (``| head``) ends the command quietly, with
+    exit status 1 (:mod:`scenarios.pipes`).
     An error on a field of an input file (see :func:`note_input`) names the file.
     """
 
@@ -179,6 +182,10 @@ def cli_errors(fn: Callable[P, R]) -> Callable[P, R]:
             raise fail(with_input_file(err).one_line()) from None
         except ValidationError as err:
             raise fail(input_error_from_validation(err).one_line()) from None
+        except BrokenPipeError as err:
+            if stdout_closed():  # ``| head`` stopped reading: as Click and Rich, quietly
+                raise quiet_exit() from None
+            raise fail(os_error_line(err)) from None
         except OSError as err:
             raise fail(os_error_line(err)) from None
         except KeyboardInterrupt:

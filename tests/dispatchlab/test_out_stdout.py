@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -49,3 +50,41 @@ def test_a_scenario_file_given_to_allocate_says_to_add_scenario(tiny_city: Path)
     fixed = runner.invoke(app, ["allocate", str(tiny_city), "--scenario", "--out", "-"])
     assert fixed.exit_code == 0, fixed.output
     assert "assignments" in json.loads(fixed.stdout)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["scenario", "generate", "--orders", "10", "--nodes", "2", "--couriers", "2", "--out", "-"],
+        ["route", "{city}", "--engine", "greedy", "--time-limit", "1", "--out", "-"],
+        ["scenario", "schema"],
+        ["version"],
+    ],
+)
+def test_a_stdout_closed_by_its_reader_ends_the_command_quietly(
+    tiny_city: Path, command: list[str]
+) -> None:
+    """``dispatchlab ... --out - | head`` said ``error: Broken pipe`` (exit 2), as if the
+    input were bad; the command now ends as Click and Rich end one: no line, exit 1."""
+    from scenarios.pipes import EXIT_CLOSED_STDOUT
+    from tests.scripts import run_with_stdout_closed
+
+    args = [a.replace("{city}", str(tiny_city)) for a in command]
+    code, err = run_with_stdout_closed([sys.executable, "-m", "dispatchlab", *args])
+    assert (code, err) == (EXIT_CLOSED_STDOUT, "")
+
+
+def test_a_broken_pipe_elsewhere_is_still_an_error(capsys: pytest.CaptureFixture[str]) -> None:
+    """Only a closed standard output ends quietly: another pipe's end is an error line."""
+    import typer
+
+    from dispatchlab.cli._common import cli_errors
+
+    @cli_errors
+    def write() -> None:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    with pytest.raises(typer.Exit) as info:
+        write()
+    assert info.value.exit_code == 2
+    assert capsys.readouterr().err == "error: Broken pipe\n"
