@@ -68,6 +68,12 @@ class RequestInputError(InputError):
         return self
 
 
+def empty_input(what: str, source: str | None) -> InputError:
+    """The error of an input with nothing in it but white space (an empty file, nothing
+    piped in), whatever its format: ``what`` is what it should hold (``a scenario``)."""
+    return InputError("(root)", f"the input is empty: nothing to read {what} from", source=source)
+
+
 def _input_error(field: str, reason: str, source: str | None) -> InputError:
     """Rebuild a pickled :class:`InputError`."""
     return InputError(field, reason, source=source)

@@ -94,6 +94,7 @@ from scenarios.bulk import collector_paused
 from scenarios.errors import (
     FieldError,
     InputError,
+    empty_input,
     field_path,
     input_error_from_validation,
     register_tagged_union,
@@ -426,7 +427,10 @@ def read_variants(path: str | Path) -> LoadedVariants:
 
     p = Path(path)
     try:  # read_bytes: a missing file or a folder is an InputError naming it
-        data = yaml.load(read_bytes(p).decode("utf-8"), Loader=_UniqueKeyLoader)
+        text = read_bytes(p).decode("utf-8")
+        if not text.strip():  # not "expected a mapping": there is nothing in it
+            raise empty_input("a variants file", str(p))
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
     except UnicodeDecodeError as err:  # a ValueError: it was a traceback
         raise InputError("yaml", f"not UTF-8 text (byte {err.start})", source=str(p)) from None
     except YamlNestingError:

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import ValidationError
 
-from scenarios.errors import InputError, input_error_from_validation
+from scenarios.errors import InputError, empty_input, input_error_from_validation
 from scenarios.io.json_io import from_json, read_json, to_json, write_json
 from scenarios.io.lilim import parse_lilim, read_lilim
 from scenarios.io.plan_io import plan_from_json, read_plan
@@ -63,9 +63,7 @@ def detect_text_format(head: str, *, suffix: str = "", source: str) -> str:
             return "vroom"
         return "json"
     if not stripped:  # "pass --format" would not help: there is nothing to read
-        raise InputError(
-            "format", "the input is empty: nothing to read a scenario from", source=source
-        )
+        raise empty_input("a scenario", source)
     upper = head.upper()
     if "VEHICLE" in upper and "CUSTOMER" in upper:
         return "solomon"

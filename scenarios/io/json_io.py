@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import json
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,7 +14,13 @@ from typing import Any, BinaryIO, NamedTuple, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from scenarios.bulk import collector_paused
-from scenarios.errors import InputError, escaped, field_path, input_error_from_validation
+from scenarios.errors import (
+    InputError,
+    empty_input,
+    escaped,
+    field_path,
+    input_error_from_validation,
+)
 from scenarios.files import read_limited
 from scenarios.saved import saved_context, warn_corrections
 
@@ -170,6 +177,8 @@ def from_json(
     ``saved``: the text was saved earlier (a file), so what older versions accepted and the
     model now rejects is corrected with a note and a warning (:mod:`scenarios.saved`).
     """
+    if not text.strip():  # not pydantic's "Invalid JSON: EOF while parsing a value"
+        raise empty_input(_article(cls.__name__), source)
     context = saved_context() if saved else None
     with collector_paused():  # a large scenario is millions of objects (scenarios.bulk)
         # pydantic's parser would keep a repeated key's last value silently
@@ -188,6 +197,13 @@ def from_json(
     if context is not None:
         warn_corrections(context, source)
     return model
+
+
+def _article(name: str) -> str:
+    """A class name as words after their article: ``AllocationRequest``: ``an allocation
+    request``."""
+    words = re.sub(r"(?<!^)(?=[A-Z])", " ", name).lower()
+    return f"{'an' if words[:1] in set('aeiou') else 'a'} {words}"
 
 
 def write_json(model: BaseModel, path: str | Path) -> None:

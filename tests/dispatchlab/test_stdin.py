@@ -82,5 +82,5 @@ def test_an_empty_stdin_says_it_is_empty(command: list[str], text: str) -> None:
     result = runner.invoke(app, [*command, "-"], input=text)
     assert result.exit_code == 2, result.output
     assert result.stderr == (
-        "error: <stdin>: format: the input is empty: nothing to read a scenario from\n"
+        "error: <stdin>: (root): the input is empty: nothing to read a scenario from\n"
     )

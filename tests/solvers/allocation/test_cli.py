@@ -402,7 +402,7 @@ def test_a_request_on_stdin_is_read_as_a_file_is(
 @pytest.mark.parametrize(
     ("text", "says"),
     [
-        ("", "<stdin>: (root): Invalid JSON: EOF while parsing a value"),
+        ("", "<stdin>: (root): the input is empty: nothing to read an allocation request from"),
         ("{not json", "<stdin>: (root): Invalid JSON: key must be a string at line 1 column 2"),
         (
             '{"orders": [{"id": "o", "location": {"lat": 1, "lon": 2}, "lines": []}]}',
