@@ -15,11 +15,22 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TextIO, TypeVar
+from typing import (
+    TYPE_CHECKING,
+    Annotated,
+    Any,
+    Literal,
+    ParamSpec,
+    TextIO,
+    TypeVar,
+    get_args,
+    get_origin,
+)
 
 import typer
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from rich.console import Console
 from rich.markup import escape
 
@@ -197,18 +208,114 @@ def cli_errors(fn: Callable[P, R]) -> Callable[P, R]:
 
 
 @contextmanager
-def option_names(names: Mapping[str, str]) -> Iterator[None]:
+def option_names(names: Mapping[str, str], model: type[BaseModel] | None = None) -> Iterator[None]:
     """Report a ValidationError of params built from options under the options' names.
 
     ``names`` maps a params field (``time_limit_s``) to its option (``--time-limit``); a
-    field that no option sets keeps its path.
+    field that no option sets keeps its path. A value out of a ``model`` field's bounds is
+    said as :func:`check_range` says it (``--workers: must be an integer from 1 to 64, got
+    65``), not in pydantic's words (``Input should be less than or equal to 64``).
     """
     try:
         yield
     except ValidationError as err:
         error = input_error_from_validation(err)
         head = error.field.partition(".")[0]
-        raise InputError(names.get(head, error.field), error.reason) from None
+        option = names.get(head, error.field)
+        first = err.errors()[0]
+        bounds = field_bounds(model, head) if model is not None and head in names else None
+        if bounds is not None and first["type"] in _BOUND_ERRORS:
+            raise InputError(option, bounds.refusal(first["input"])) from None
+        raise InputError(option, error.reason) from None
+
+
+#: pydantic's error types of a number out of a field's bounds (or not finite)
+_BOUND_ERRORS = frozenset(
+    {"greater_than", "greater_than_equal", "less_than", "less_than_equal", "finite_number"}
+)
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """The values a numeric option takes: ``low`` to ``high`` (None: no bound that side),
+    each end in the range or (``*_open``) not; whole numbers only if ``integer``."""
+
+    low: float | None
+    high: float | None
+    low_open: bool = False
+    high_open: bool = False
+    integer: bool = False
+    #: what the number counts, said after it (``seconds``)
+    unit: str = ""
+
+    def holds(self, value: float) -> bool:
+        """Whether ``value`` lies in the range (NaN and, for a number, infinities do not)."""
+        if not math.isfinite(value):
+            return False
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            return False
+        return self.high is None or (value < self.high if self.high_open else value <= self.high)
+
+    def words(self) -> str:
+        """The range in words: ``an integer from 1 to 64``, ``a finite number in (0, 1]``."""
+        kind = "an integer" if self.integer else "a finite number"
+        if self.unit:
+            kind += f" of {self.unit}"
+        low, high = self.low, self.high
+        if self.integer and low is not None and high is not None:
+            return f"{kind} from {_shown(low)} to {_shown(high)}"
+        if low is not None and high is not None:
+            ends = ("(" if self.low_open else "[", ")" if self.high_open else "]")
+            return f"{kind} in {ends[0]}{_shown(low)}, {_shown(high)}{ends[1]}"
+        if low is not None:
+            return f"{kind} {'above' if self.low_open else 'of at least'} {_shown(low)}"
+        if high is not None:
+            return f"{kind} {'below' if self.high_open else 'of at most'} {_shown(high)}"
+        return kind
+
+    def refusal(self, value: object) -> str:
+        """The reason ``value`` is refused: ``must be <range>, got <value>``."""
+        return f"must be {self.words()}, got {_shown(value)}"
+
+
+def _shown(value: object) -> str:
+    """A number as the user would write it (``86400``, ``0.5``, ``nan``, ``1e+20``)."""
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def field_bounds(model: type[BaseModel], name: str) -> Bounds | None:
+    """The bounds of the numeric field ``name`` of ``model`` (None: it has none)."""
+    import annotated_types as at
+
+    field = model.model_fields.get(name)
+    if field is None:
+        return None
+    found: dict[str, Any] = {}
+    integer = False
+
+    def walk(metadata: Iterable[Any], annotation: Any) -> None:
+        nonlocal integer
+        for item in metadata:
+            for kind in ("ge", "gt", "le", "lt"):
+                if isinstance(item, getattr(at, kind.capitalize())):
+                    found.setdefault(kind, getattr(item, kind))
+            walk(getattr(item, "metadata", ()), None)  # a Field(ge=...) inside Annotated
+        if annotation is int:
+            integer = True
+        for arg in get_args(annotation):  # ``Annotated[int, Field(ge=1)] | None``
+            inner = get_args(arg)[0] if get_origin(arg) is Annotated else arg
+            walk(getattr(arg, "__metadata__", ()), inner)
+
+    walk(field.metadata, field.annotation)
+    if not found:
+        return None
+    low = found.get("ge", found.get("gt"))
+    high = found.get("le", found.get("lt"))
+    return Bounds(
+        low, high, "ge" not in found and "gt" in found, "le" not in found and "lt" in found, integer
+    )
 
 
 @contextmanager
@@ -226,26 +333,46 @@ def as_option(field: str, option: str) -> Iterator[None]:
         raise InputError(option, err.reason) from None
 
 
+def check_range(option: str, value: float, bounds: Bounds, note: str = "") -> None:
+    """Exit 2 unless ``value`` lies in ``bounds``, naming ``option``, the value and the range
+    (``--gap: must be a finite number in [0, 1], got 2``); ``note`` is said after it."""
+    if not bounds.holds(value):
+        raise fail(f"{option}: {bounds.refusal(value)}{note}")
+
+
 def check_int_range(option: str, value: int, low: int, high: int) -> None:
     """Exit 2 naming ``option`` unless ``low <= value <= high``."""
-    if not low <= value <= high:
-        raise fail(f"{option}: must be an integer from {low} to {high}, got {value}")
+    check_range(option, value, Bounds(low, high, integer=True))
 
 
-def check_time_limit(
-    value: float, option: str = "--time-limit", *, max_s: float | None = MAX_TIME_LIMIT_S
-) -> None:
-    """Fail unless ``value`` is a finite number of seconds in (0, max_s] (max_s None: > 0)."""
-    if max_s is None:
-        if not (math.isfinite(value) and value > 0):
-            raise fail(f"{option}: must be a finite number of seconds above 0")
-    elif not (math.isfinite(value) and 0 < value <= max_s):
-        raise fail(f"{option}: must be a finite number of seconds in (0, {max_s:g}]")
+def check_time_limit(value: float, option: str = "--time-limit") -> None:
+    """Fail unless ``value`` is a finite number of seconds in (0, MAX_TIME_LIMIT_S]."""
+    check_range(option, value, Bounds(0, MAX_TIME_LIMIT_S, low_open=True, unit="seconds"))
+
+
+def check_field(option: str, value: float, model: type[BaseModel], name: str) -> None:
+    """Exit 2 unless ``value`` lies in the bounds of ``model``'s field ``name`` (before the
+    params are built: an option checked before any file is read)."""
+    bounds = field_bounds(model, name)
+    assert bounds is not None, f"{model.__name__}.{name} has no bounds"
+    check_range(option, value, bounds)
+
+
+def int_range_option(low: int, high: int, *decls: str, help: str) -> Any:
+    """An integer option checked while parsing, as :func:`check_int_range` checks (not with
+    Click's own words: ``Invalid value for '--port': ...``); its help ends with the range."""
+
+    def check(ctx: typer.Context, param: typer.CallbackParam, value: int | None) -> int | None:
+        if value is not None and not ctx.resilient_parsing:
+            check_int_range(max(param.opts, key=len), value, low, high)
+        return value
+
+    return typer.Option(*decls, help=f"{help} [{low} to {high}]", callback=check)
 
 
 def seed_option(help: str) -> Any:
     """A ``--seed`` option: an integer in 0..MAX_SEED (2**32 - 1), checked while parsing."""
-    return typer.Option(help=help, min=0, max=MAX_SEED)
+    return int_range_option(0, MAX_SEED, help=help)
 
 
 def check_output_file(out: Path, option: str = "--out") -> None:

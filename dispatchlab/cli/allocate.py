@@ -9,10 +9,12 @@ import typer
 
 from dispatchlab.cli._common import (
     MISTAKEN,
+    Bounds,
     check_int_range,
     check_out_option,
     check_output_file,
     check_quiet_out,
+    check_range,
     check_time_limit,
     cli_errors,
     console,
@@ -110,8 +112,7 @@ def allocate_cmd(
     if backend not in BACKENDS:
         raise fail(f"--backend: unknown backend {backend!r}; choose {' or '.join(BACKENDS)}")
     check_time_limit(time_limit)
-    if not 0.0 <= gap <= 1.0:
-        raise fail("--gap: must lie in [0, 1]")
+    check_range("--gap", gap, Bounds(0, 1))
     if threads is not None:
         check_int_range("--threads", threads, 1, MAX_THREADS)
     to_stdout = is_stdout(out)
@@ -138,7 +139,7 @@ def allocate_cmd(
     else:
         req = _read_request(request)
         note_input(source, AllocationRequest.model_fields)
-    with option_names(_OPTIONS):
+    with option_names(_OPTIONS, AllocationParams):
         params = AllocationParams(
             mode=mode,
             time_limit_s=time_limit,
@@ -322,8 +323,7 @@ def literature_cmd(
     check_int_range("--orders", orders, 0, MAX_ORDERS)
     check_int_range("--nodes", nodes, 1, MAX_NODES)
     check_int_range("--max-items", max_items, 1, LITERATURE_SKUS)
-    if not 0.0 <= carry_prob <= 1.0:
-        raise fail("--carry-prob: must lie in [0, 1]")
+    check_range("--carry-prob", carry_prob, Bounds(0, 1))
     check_output_file(out, "OUT")
     req = generate_literature(
         seed=seed, num_orders=orders, num_nodes=nodes, max_items=max_items, carry_prob=carry_prob

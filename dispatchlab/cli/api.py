@@ -9,7 +9,14 @@ from typing import Annotated, Literal
 
 import typer
 
-from dispatchlab.cli._common import cli_errors, console, err_console, fail, os_error_line
+from dispatchlab.cli._common import (
+    cli_errors,
+    console,
+    err_console,
+    fail,
+    int_range_option,
+    os_error_line,
+)
 
 ROLES = ("oms", "planner", "researcher", "admin")
 #: the most API processes ``serve --workers`` starts (as many as the other worker options'
@@ -34,7 +41,7 @@ DataDirOpt = Annotated[
 #: uvicorn's log levels
 LogLevel = Literal["critical", "error", "warning", "info", "debug", "trace"]
 PortOpt = Annotated[
-    int, typer.Option(min=0, max=65_535, help="TCP port (0: a free port the system picks)")
+    int, int_range_option(0, 65_535, help="TCP port (0: a free port the system picks)")
 ]
 DatabaseOpt = Annotated[
     str | None,
@@ -384,11 +391,11 @@ def register(app: typer.Typer) -> None:
         host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
         port: PortOpt = 8000,
         workers: Annotated[
-            int, typer.Option(min=1, max=MAX_API_WORKERS, help="API processes (replicas)")
+            int, int_range_option(1, MAX_API_WORKERS, help="API processes (replicas)")
         ] = 1,
         job_workers: Annotated[
             int | None,
-            typer.Option(min=1, max=MAX_JOB_WORKERS, help="jobs run at once per replica"),
+            int_range_option(1, MAX_JOB_WORKERS, help="jobs run at once per replica"),
         ] = None,
         demo: Annotated[bool, typer.Option(help="load a generated demo scenario")] = False,
         data_dir: DataDirOpt = None,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -16,10 +15,13 @@ from dispatchlab.cli._common import (
     EXIT_INTERRUPTED,
     MAX_TIME_LIMIT_S,
     MAX_WORKERS,
+    Bounds,
     as_option,
+    check_field,
     check_int_range,
     check_output_file,
     check_output_folder,
+    check_range,
     check_time_limit,
     cli_errors,
     comma_items,
@@ -122,10 +124,10 @@ def train_cmd(
     """Train a dispatch agent (MaskablePPO, PPO or DQN) on the twin; writes MODEL.zip."""
     if algo not in ALGOS:
         raise fail(f"--algo: unknown algorithm {algo!r}; choose {', '.join(ALGOS)}")
-    if timesteps < 1:
-        raise fail("--timesteps: must be at least 1")
-    if envs < 1:
-        raise fail("--envs: must be at least 1")
+    from rl_agents.train import TrainParams
+
+    check_field("--timesteps", timesteps, TrainParams, "timesteps")
+    check_field("--envs", envs, TrainParams, "num_envs")
     if expert not in ("rollout", "slots"):
         raise fail(f"--expert: unknown expert {expert!r}; choose rollout or slots")
     if algo == "dqn":
@@ -158,9 +160,9 @@ def train_cmd(
     if demos is not None and (demos.is_dir() or not demos.exists()):
         check_output_file(demos, "--demos")  # read if it exists, else written
     from rl_agents.scenario import check_dispatch_scenario
-    from rl_agents.train import TrainingInterrupted, TrainParams, train
+    from rl_agents.train import TrainingInterrupted, train
 
-    with option_names(_TRAIN_OPTIONS):  # before the scenario is loaded
+    with option_names(_TRAIN_OPTIONS, TrainParams):  # before the scenario is loaded
         params = TrainParams(
             algo=algo,
             timesteps=timesteps,
@@ -359,13 +361,9 @@ def evaluate_cmd(
         # a solver run's time limit: above the routing solvers' 86,400 s it failed only once
         # the other policies' days were played, as 'time_limit_s: ...'
         check_time_limit(hindsight_time_limit, "--hindsight-time-limit")
-    if hindsight_search_s is not None and not (
-        math.isfinite(hindsight_search_s) and 0 <= hindsight_search_s <= MAX_TIME_LIMIT_S
-    ):
-        raise fail(
-            "--hindsight-search-s: must be a finite number of seconds in "
-            f"[0, {MAX_TIME_LIMIT_S:g}] (0: no search)"
-        )
+    if hindsight_search_s is not None:
+        search_s = Bounds(0, MAX_TIME_LIMIT_S, unit="seconds")
+        check_range("--hindsight-search-s", hindsight_search_s, search_s, " (0: no search)")
     try:
         iterations = (
             parse_iterations(hindsight_iterations) if hindsight_iterations is not None else None
@@ -373,8 +371,12 @@ def evaluate_cmd(
     except ValueError as exc:
         raise fail(f"--hindsight-iterations: {exc}") from None
     if hindsight_search_iterations is not None:
-        if hindsight_search_iterations < 1:
-            raise fail("--hindsight-search-iterations: must be 1 or more")
+        check_field(
+            "--hindsight-search-iterations",
+            hindsight_search_iterations,
+            HindsightParams,
+            "search_iterations",
+        )
         if hindsight_search_s == 0:
             raise fail("--hindsight-search-iterations: the search is off (--hindsight-search-s 0)")
     specs = comma_items(policies, "--policies", "policy")

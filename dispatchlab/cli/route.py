@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from dispatchlab.cli._common import (
+    check_field,
     check_out_option,
     check_quiet_out,
     check_time_limit,
@@ -78,13 +79,12 @@ def route_cmd(
     if engine not in ENGINES:
         raise fail(f"--engine: unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
     check_time_limit(time_limit)
-    if workers < 1:
-        raise fail("--workers: must be at least 1")
+    check_field("--workers", workers, RoutingParams, "num_workers")
     check_out_option(out)  # before the solve, not after it
     check_quiet_out(quiet, out)
     scenario = load_scenario_input(instance, fmt)
     note_input(input_name(instance), type(scenario).model_fields)
-    with option_names(_OPTIONS):
+    with option_names(_OPTIONS, RoutingParams):
         params = RoutingParams(
             engine=engine,
             time_limit_s=time_limit,

@@ -78,7 +78,7 @@ def _generate(
     knobs: dict[str, Any] = {"generator_version": 1 if version == 1 else 2}
     if node_capacity_factor is not None:
         knobs["node_capacity_factor"] = node_capacity_factor
-    with option_names(_PARAM_OPTIONS):
+    with option_names(_PARAM_OPTIONS, CityParams):
         params = CityParams(**knobs)
     with err_console.status(f"{label}…") as status:
         try:

@@ -229,7 +229,7 @@ def test_train_writes_a_model(tiny_file: Path, tmp_path: Path) -> None:
         ),
         (
             ["evaluate", "--seeds", "1", "--hindsight-search-iterations", "0"],
-            ["--hindsight-search-iterations", "1 or more"],
+            ["error: --hindsight-search-iterations: must be an integer of at least 1, got 0"],
         ),
         (
             [
