@@ -250,8 +250,8 @@ class Bounds:
 
     def holds(self, value: float) -> bool:
         """Whether ``value`` lies in the range (NaN and, for a number, infinities do not)."""
-        if not math.isfinite(value):
-            return False
+        if isinstance(value, float) and not math.isfinite(value):  # (an int is finite, and
+            return False  # one of 400 digits has no float)
         if self.low is not None and (value <= self.low if self.low_open else value < self.low):
             return False
         return self.high is None or (value < self.high if self.high_open else value <= self.high)
