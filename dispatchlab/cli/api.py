@@ -10,6 +10,8 @@ from typing import Annotated, Literal
 import typer
 
 from dispatchlab.cli._common import (
+    Bounds,
+    check_range,
     cli_errors,
     console,
     err_console,
@@ -287,8 +289,7 @@ def keys_rotate(
     from api.core.security import MAX_GRACE_S
     from api.keys import KeyNotRotatable, rotate_key
 
-    if not 0 <= grace_s <= MAX_GRACE_S:
-        raise fail(f"--grace-s: {grace_s} is not 0 to {MAX_GRACE_S} s (7 days)")
+    check_range("--grace-s", grace_s, Bounds(0, MAX_GRACE_S, integer=True, unit="seconds"))
     _apply_env(data_dir, database_url)
     with _session(data_dir, database_url) as session:
         try:

@@ -225,6 +225,11 @@ TIME_LIMIT = "--time-limit: must be a finite number of seconds in (0, 86400], go
             ["evaluate", "--seeds", "1", "--workers", "99999999999999999999"],
             "--workers: must be an integer from 1 to 1024, got 99999999999999999999",
         ),
+        # was "--grace-s: -5 is not 0 to 604800 s (7 days)"
+        (
+            ["keys", "rotate", "abc", "--grace-s", "-5"],
+            "--grace-s: must be an integer of seconds from 0 to 604800, got -5",
+        ),
         # an integer of 400 digits was an OverflowError traceback (no float holds it)
         (
             ["simulate", "C101", "--workers", "1" + "0" * 400],
