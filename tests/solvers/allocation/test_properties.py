@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from unittest.mock import patch
 
 import highspy
+import hypothesis
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, event, given, settings
@@ -386,6 +387,43 @@ def test_lagrangian_warm_up_bound_is_valid_and_batch_exact_over_25_requests(
 ) -> None:
     """The default run's property over 25 drawn requests."""
     _check_lagrangian_warm_up(req)
+
+
+def _check_bound_job(req: AllocationRequest) -> None:
+    """The bound job's bound of ``req`` (:func:`master.loose_bound`: the Lagrangian bound at
+    the multipliers of a loose interior point solve of the master LP) is at most the
+    brute-force optimum and the master LP's value, at non-positive multipliers."""
+    from solvers.allocation import master as master_mod
+
+    prob = compile_request(req)
+    assume(np.prod([int(u) + 1 for u in prob.arc_ub], dtype=float) <= 5_000)
+    opt, _ = brute_force(prob)
+    master = Master(prob, threads=1, seed=0)
+    empty = np.zeros(0, dtype=np.int64)
+    master.add(master.orders, [empty] * prob.num_orders, [empty] * prob.num_orders)
+    master.add_solution(batch.nearest(prob))
+    first = Pricer(prob, threads=1).price(master.to_duals(np.zeros(master.rows.num_coupling)))
+    master.add(master.orders, first.arcs, first.qty)
+    master.h.setOptionValue("solver", "ipm")
+    assert master.solve_lp(30.0) == "Optimal"
+    try:
+        lb, pi = master_mod.loose_bound(prob, master_mod.BoundJob.of(master, 30.0))
+    except ValueError:  # no duals: no bound claimed
+        event("no duals")
+        return
+    event("shared rows priced" if np.any(pi < 0.0) else "no shared row priced")
+    hypothesis.target(float(np.count_nonzero(pi < 0.0)), label="shared rows priced")
+    assert pi.max(initial=0.0) <= 0.0
+    assert lb <= opt / MICRO + 1e-6
+    assert lb <= master.objective() + 1e-6
+
+
+# 25 requests in the default run (each a brute force, an LP solve and two pricings)
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(requests(max_orders=6))
+def test_the_bound_jobs_bound_is_valid(req: AllocationRequest) -> None:
+    """The bound job's Lagrangian bound never bounds above the optimum."""
+    _check_bound_job(req)
 
 
 def _check_cheapest_claims(req: AllocationRequest) -> None:
