@@ -56,6 +56,15 @@ orders come back with no route. A cancelled solve
 Exact for single-window tasks and vehicles with at most one break (the break is re-placed where
 the route is shortest after each insertion, as the scheduler does); with several windows or
 breaks the arrays are a relaxation and every insertion is confirmed by the scheduler.
+
+A one-break vehicle's break may be taken at the start before departure while the route waits
+for its orders (:func:`~solvers.routing.problem.pre_departure_breaks`). Where that can happen
+the construction runs twice (:meth:`GreedyBuilder.build`): first with the breaks on the road,
+then inserting the orders left out into those routes with the break before departure too (an
+order whose release lets the break move there priced on the route without it; a route whose
+break is there priced with the break on the road as well). Allowed from the start it served
+fewer orders: such a break costs no time, so late orders opened the couriers, whose routes
+then left too late for the earlier ones.
 """
 
 from __future__ import annotations
@@ -81,6 +90,7 @@ from solvers.routing.timing import (
     insert_pair,
     insert_pair_same_gap,
     load_ok_range,
+    place_break_on_road,
     route_timing,
     visits,
 )
@@ -159,6 +169,10 @@ class _Col:
     #: the timing without breaks (a one-break vehicle's break on the road in ``tm``), made on
     #: first use: an insertion whose release lets the break be taken before departure
     bare: Timing | None = None
+    #: the timing with the break on the road where the route is shortest (``tm`` takes it at
+    #: the start before departure), made on first use: an insertion the route must serve
+    #: before the break could end there
+    road: Timing | None = None
 
     @property
     def empty(self) -> bool:
@@ -189,9 +203,14 @@ class GreedyBuilder:
         by_priority: bool = False,
         reserve_per_order_s: float = 0.0,
         grace_end: float | None = None,
+        break_first: bool | None = None,
     ) -> None:
         self.p = problem
         self.by_priority = by_priority
+        #: whether a one-break vehicle's route may take its break at the start before
+        #: departure; None: in a second construction only, which inserts the orders the first
+        #: one (the breaks on the road) left out into its routes (:meth:`build`)
+        self.break_first = break_first
         self.todo = list(range(len(problem.orders))) if orders is None else list(orders)
         self.initial = {v: list(s) for v, s in (initial or {}).items() if s}
         self.deadline = deadline
@@ -248,7 +267,10 @@ class GreedyBuilder:
     # ------------------------------------------------------------------ columns
     def _column(self, vehicle: int, seq: list[int]) -> _Col:
         veh = self.p.vehicles[vehicle]
-        tm = route_timing(self.p, vehicle, seq)
+        if self.break_first is False and len(veh.breaks) == 1:
+            tm = place_break_on_road(self.p, vehicle, seq)
+        else:
+            tm = route_timing(self.p, vehicle, seq)
         return _Col(vehicle, seq, tm, confirm=self.multi_windows or len(veh.breaks) > 1)
 
     def _eval(self, col: _Col, rows: I64) -> tuple[F64, I64, I64]:
@@ -282,37 +304,85 @@ class GreedyBuilder:
 
         if len(single):
             o = rows[single]
-            _, de, dl, ds = visits(self.p, self.deliv[o])
-            lo, hi = tm.gap_range(de, dl, ds)
-            # an order whose window leaves it no gap fits nowhere on the route: it is priced
-            # out without the arrays (about half the orders on an empty route of a 10,000-
-            # order city day: their shift is not theirs), at the first gap of its range
-            fits = lo <= hi
-            if not SKIP_NO_GAP:
-                fits[:] = True
-            g1[single] = np.clip(lo, 0, int(max(0, hi.max(initial=0))))
-            live = single[fits]
-            if len(live):
-                ol = o[fits]
-                gaps, valid = _window(lo[fits], hi[fits])
-                release = self.p.arrays.release[self.deliv[ol]][:, None]
-                ins = insert_one(
-                    tm, self.p, gaps, *visits(self.p, self.deliv[ol], column=True), release=release
-                )
-                peak = np.maximum.accumulate(tm.load, axis=0)[gaps]  # load carried up to the gap
-                ok = valid & ins.ok & np.all(peak + self.demand[ol][:, None, :] <= cap, axis=2)
-                c = price(ins.duration, ins.added_distance, ok)
-                best = np.argmin(c, axis=1)
-                at = np.arange(len(ol))
-                cost[live] = c[at, best]
-                g1[live] = gaps[at, best]
-            if not tm.pre:
+            cost[single], g1[single] = self._eval_singles(tm, o, cap, price)
+            if not tm.pre and self.break_first is not False:
                 self._eval_break_first(col, o, single, cost, g1, cap, price)
         if len(pairs):
             o = rows[pairs]
             pc, b1, b2 = self._eval_pairs(tm, o, cap, price)
             cost[pairs], g1[pairs], g2[pairs] = pc, b1, b2
+        if tm.pre and len(single) + len(pairs):
+            at = np.union1d(single, pairs)
+            self._eval_break_on_road(col, rows[at], at, cost, g1, g2, cap, price)
         return cost, g1, g2
+
+    def _eval_singles(self, tm: Timing, o: I64, cap: I64, price: Pricer) -> tuple[F64, I64]:
+        """Cheapest insertion of orders ``o`` without a pickup into ``tm``: cost and gap."""
+        cost = np.full(len(o), INF)
+        _, de, dl, ds = visits(self.p, self.deliv[o])
+        lo, hi = tm.gap_range(de, dl, ds)
+        # an order whose window leaves it no gap fits nowhere on the route: it is priced
+        # out without the arrays (about half the orders on an empty route of a 10,000-
+        # order city day: their shift is not theirs), at the first gap of its range
+        fits = lo <= hi
+        if not SKIP_NO_GAP:
+            fits[:] = True
+        g1 = np.clip(lo, 0, int(max(0, hi.max(initial=0))))
+        if fits.any():
+            ol = o[fits]
+            gaps, valid = _window(lo[fits], hi[fits])
+            release = self.p.arrays.release[self.deliv[ol]][:, None]
+            ins = insert_one(
+                tm, self.p, gaps, *visits(self.p, self.deliv[ol], column=True), release=release
+            )
+            peak = np.maximum.accumulate(tm.load, axis=0)[gaps]  # load carried up to the gap
+            ok = valid & ins.ok & np.all(peak + self.demand[ol][:, None, :] <= cap, axis=2)
+            c = price(ins.duration, ins.added_distance, ok)
+            best = np.argmin(c, axis=1)
+            at = np.arange(len(ol))
+            cost[fits] = c[at, best]
+            g1[fits] = gaps[at, best]
+        return cost, g1
+
+    def _eval_break_on_road(
+        self,
+        col: _Col,
+        o: I64,
+        at: I64,
+        cost: F64,
+        g1: I64,
+        g2: I64,
+        cap: I64,
+        price: Pricer,
+    ) -> None:
+        """Where cheaper, an insertion of orders ``o`` (at ``at`` of the arrays) into a
+        route whose break ``col.tm`` takes at the start before departure with the break on
+        the road instead (where the route without the order is shortest), as before that
+        departure existed: an order the route must serve before the break could end (in place).
+        """
+        if col.road is None:
+            col.road = place_break_on_road(self.p, col.vehicle, col.seq)
+        road = col.road
+        if not road.feasible:
+            return
+        pd = self.pd[o]
+        c = np.full(len(o), INF)
+        b1 = np.zeros(len(o), dtype=np.int64)
+        b2 = np.full(len(o), -1, dtype=np.int64)
+        if (~pd).any():
+            c[~pd], b1[~pd] = self._eval_singles(road, o[~pd], cap, price)
+        if pd.any():
+            c[pd], b1[pd], b2[pd] = self._eval_pairs(road, o[pd], cap, price)
+        better = c < cost[at]
+        if not better.any():
+            return
+        # the road's gap g cuts the visits where ``col.tm`` (no break item) has gap
+        # ``cut[g]``: the break is re-placed with the order inserted
+        cut = road.task_position()
+        keep = at[better]
+        cost[keep] = c[better]
+        g1[keep] = cut[b1[better]]
+        g2[keep] = np.where(pd[better], cut[np.maximum(b2[better], 0)], -1)
 
     def _eval_break_first(
         self,
@@ -502,7 +572,16 @@ class GreedyBuilder:
         again inserting the higher priorities first, and the plan that leaves out the least
         priority weight (:attr:`~solvers.routing.problem.OrderInfo.drop_weight`), then the
         cheaper, is kept.
+
+        Where a one-break vehicle's route could take its break at the start before departure
+        (while it waits for an order created after the break's window opens), a construction
+        with the breaks on the road comes first, and a second one inserts the orders it left
+        out into its routes with that break too: allowed from the start, it made routes leave
+        late for late orders (a break before departure costs no time), and as a route has one
+        trip the earlier orders were missed (fewer served than with the breaks on the road).
         """
+        if self.break_first is None:
+            return self._build_in_two()
         routes, left = self._build()
         p = self.p
         if (
@@ -522,12 +601,74 @@ class GreedyBuilder:
             grace_s=0.0,
             by_priority=True,
             reserve_per_order_s=self.reserve_per_order_s,
+            break_first=self.break_first,
         )
         ranked.step_s = self.step_s
         other, other_left = ranked.build()
         if not ranked.timed_out and self._score(other, other_left) < self._score(routes, left):
             return other, other_left
         return routes, left
+
+    def _build_in_two(self) -> tuple[dict[int, list[int]], list[int]]:
+        """The breaks on the road first, then the orders left out with breaks before
+        departure too (see :meth:`build`); one construction where no break can be taken so."""
+        if not self._may_break_first():
+            self.break_first = True
+            return self.build()
+        first = self._phase(self.todo, self.initial, self.grace_s, break_first=False)
+        routes, left = first.build()
+        self._took(first)
+        if not left or first.timed_out or self.past_deadline():
+            return routes, left
+        second = self._phase(left, routes, 0.0, break_first=True)
+        out = second.build()
+        self._took(second)
+        return out
+
+    def _phase(
+        self,
+        orders: Sequence[int],
+        initial: Mapping[int, Sequence[int]],
+        grace_s: float,
+        *,
+        break_first: bool,
+    ) -> GreedyBuilder:
+        """A construction of ``orders`` into ``initial`` with this one's deadline, vehicles
+        and reserve (``break_first``: see :attr:`break_first`)."""
+        out = GreedyBuilder(
+            self.p,
+            orders=orders,
+            initial=initial,
+            deadline=self.deadline,
+            vehicles=sorted(self.allowed),
+            grace_s=grace_s,
+            by_priority=self.by_priority,
+            reserve_per_order_s=self.reserve_per_order_s,
+            grace_end=self.grace_end,
+            break_first=break_first,
+        )
+        out.step_s = self.step_s
+        return out
+
+    def _took(self, phase: GreedyBuilder) -> None:
+        """Take over the clock's state of a construction this one ran (:meth:`_phase`)."""
+        self.step_s = phase.step_s
+        self.routed_orders = phase.routed_orders
+        self.timed_out = phase.timed_out
+
+    def _may_break_first(self) -> bool:
+        """Whether some one-break vehicle allowed could take its break at the start before
+        departure: an order is created after the break's window opens (and the shift starts)."""
+        p = self.p
+        latest = int(p.arrays.release.max(initial=0))
+        for v in self.allowed:
+            veh = p.vehicles[v]
+            if len(veh.breaks) == 1:
+                lo, hi, _ = veh.breaks[0]
+                start = max(veh.shift[0], lo)
+                if start <= hi and latest > start:
+                    return True
+        return False
 
     def past_deadline(self, now: float | None = None) -> bool:
         """Whether the deadline has passed (at ``now``, a ``time.perf_counter()`` value; by
@@ -914,6 +1055,7 @@ class GreedyBuilder:
                 grace_s=0.0,
                 by_priority=self.by_priority,
                 reserve_per_order_s=self.reserve_per_order_s,
+                break_first=self.break_first,
             )
             again.step_s = self.step_s
             return again.build()

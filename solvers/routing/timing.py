@@ -39,6 +39,7 @@ release (or whose breaks open after it) keeps its breaks on the road, as before.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from collections.abc import Sequence
@@ -331,14 +332,29 @@ def place_break(problem: RoutingProblem, vehicle: int, seq: list[int] | I64) -> 
     base = build_timing(problem, vehicle, seq)
     if not base.feasible:
         return base
-    veh = problem.vehicles[vehicle]
     early = _before_departure(problem, vehicle, seq, [(BEFORE_DEPARTURE, 0)])
     if early is not None:
         return early
+    return place_break_on_road(problem, vehicle, seq, base)
+
+
+def place_break_on_road(
+    problem: RoutingProblem, vehicle: int, seq: list[int] | I64, base: Timing | None = None
+) -> Timing:
+    """Timing of ``seq`` with the vehicle's single break on the road where the route is
+    shortest, never before departure (``base``: the timing of ``seq`` without breaks, if made).
+
+    :func:`place_break` without its break at the start before departure: ties go to the
+    earliest gap; ``feasible=False`` if no gap works.
+    """
+    if base is None:
+        base = build_timing(problem, vehicle, seq)
+    if not base.feasible:
+        return base
+    veh = problem.vehicles[vehicle]
     ok, dur = _break_in_each_gap(base, veh.breaks[0], veh.max_duration_s)
     if not ok.any():
-        base.feasible = False
-        return base
+        return dataclasses.replace(base, feasible=False)
     best = int(np.argmin(np.where(ok, dur, _POS)))
     return build_timing(problem, vehicle, seq, break_after=best)
 
@@ -657,6 +673,7 @@ __all__ = [
     "insert_pair_same_gap",
     "load_ok_range",
     "place_break",
+    "place_break_on_road",
     "place_breaks",
     "route_timing",
     "visits",

@@ -9,9 +9,11 @@ is taken at the start while waiting (:func:`solvers.routing.problem.pre_departur
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from scenarios import (
@@ -29,9 +31,17 @@ from scenarios.model import Break
 from scenarios.plan import PlanStatus, StopKind
 from solvers.routing import RoutingParams, solve_routes
 from solvers.routing.diagnose import diagnose_orders
-from solvers.routing.problem import build_problem, pre_departure_breaks
+from solvers.routing.greedy import GreedyBuilder
+from solvers.routing.problem import RoutingProblem, build_problem, pre_departure_breaks
 from solvers.routing.schedule import greedy_schedule, schedule_route
-from solvers.routing.timing import place_break, place_breaks
+from solvers.routing.timing import (
+    Timing,
+    build_timing,
+    insert_one,
+    place_break,
+    place_breaks,
+    visits,
+)
 from solvers.validate import validate_plan
 from tests.solvers.routing.conftest import unhurried
 
@@ -436,3 +446,179 @@ def test_a_break_some_route_may_take_on_the_road_still_shortens_pyvrp_s_shift() 
     from solvers.routing.engines.pyvrp_engine import shortened_by_s
 
     assert shortened_by_s(problem, 0) == 3000
+
+
+# ------------------------------------------- the greedy with breaks before departure (h2)
+def _one_courier(breaks: tuple[int, int, int], *orders: Order) -> Scenario:
+    """One courier from (0, 0) at 1 m/s, shift 0-20,000 s, one break ``(open, close,
+    duration)``, the orders given."""
+    lo, hi, length = breaks
+    return Scenario(
+        name="one-courier",
+        horizon=TimeWindow(start_s=0, end_s=36_000),
+        travel=EuclideanTravel(speed_m_per_s=1.0),
+        vehicles=[
+            Vehicle(
+                id="v0",
+                start_location=DEPOT,
+                shift=TimeWindow(start_s=0, end_s=20_000),
+                cost_per_km_cents=100,
+                cost_per_hour_cents=3600,
+                breaks=[Break(window=TimeWindow(start_s=lo, end_s=hi), duration_s=length)],
+            )
+        ],
+        orders=list(orders),
+    )
+
+
+def due_before_the_break_could_end() -> Scenario:
+    """``near`` (10 m away, created at 100 s) goes in first and its route takes the 1,800 s
+    break at the start from 0 s; ``due`` (1,000 m away, by 1,500 s) needs the route to leave
+    at 100 s with the break on the road."""
+    return _one_courier(
+        (0, 10_000, 1800),
+        Order(id="near", location=Location(x=10, y=0), created_s=100),
+        Order(
+            id="due",
+            location=Location(x=0, y=1000),
+            time_windows=[TimeWindow(start_s=0, end_s=1500)],
+        ),
+    )
+
+
+def test_the_greedy_still_puts_the_break_on_the_road_for_an_order_due_before_it_ends() -> None:
+    """Since 8fd62b64 a route whose break was taken before departure priced insertions on
+    that timing only: ``due`` fitted nowhere and was left out (a feasible plan: leave at
+    100 s, ``due`` at 1,100 s, the break, ``near``). The greedy construction with breaks
+    before departure from the start (:class:`GreedyBuilder` ``break_first=True``) and the
+    solve both serve it now."""
+    s = due_before_the_break_could_end()
+    plan = solve_routes(s, RoutingParams(engine="greedy"))
+    assert plan.unassigned == []
+    assert validate_plan(s, plan).ok, validate_plan(s, plan).summary()
+    (route,) = plan.routes
+    assert [(st_.kind, st_.order_id) for st_ in route.stops] == [
+        (StopKind.DELIVERY, "due"),
+        (StopKind.BREAK, None),
+        (StopKind.DELIVERY, "near"),
+    ]
+    problem = build_problem(s)
+    routes, left = GreedyBuilder(problem, break_first=True).build()
+    assert left == []
+    assert sorted(routes[0]) == sorted(o.delivery for o in problem.orders)
+
+
+def a_late_order_next_door() -> Scenario:
+    """A break to start in 0-3,600 s; ``late`` (10 m away) is created at 10,000 s, after the
+    window, and two orders 1,000 m away must be served by 5,000 s: a route with ``late``
+    takes the break before departure and leaves at 10,000 s, too late for them."""
+    due = [TimeWindow(start_s=0, end_s=5000)]
+    return _one_courier(
+        (0, 3600, 1800),
+        Order(id="late", location=Location(x=10, y=0), created_s=10_000, penalty_cents=10_000),
+        Order(id="east", location=Location(x=1000, y=0), time_windows=due, penalty_cents=10_000),
+        Order(id="north", location=Location(x=0, y=1000), time_windows=due, penalty_cents=10_000),
+    )
+
+
+def test_a_late_order_whose_break_costs_no_time_does_not_take_the_courier_first() -> None:
+    """Since 8fd62b64 ``late`` was the cheapest first order (its break before departure
+    not in the route's duration, every other first order's break on the road was): the
+    courier left at 10,000 s with it alone, ``east`` and ``north`` left out. Before, ``late``
+    could not be served (the break's window closes before it exists) and the courier served
+    the two others; it still does (the breaks on the road first, then the orders left out
+    with breaks before departure too)."""
+    s = a_late_order_next_door()
+    plan = solve_routes(s, RoutingParams(engine="greedy"))
+    assert validate_plan(s, plan).ok, validate_plan(s, plan).summary()
+    assert [u.order_id for u in plan.unassigned] == ["late"]
+    (route,) = plan.routes
+    assert route.start_s < 5000
+
+
+@dataclass
+class _FirstOnRoute:
+    """An explicit example's draws: the orders' order, and how many of them are routed."""
+
+    order: list[int]
+    cut: int
+
+
+@st.composite
+def breaks_over_the_release(draw: st.DrawFn) -> Scenario:
+    """One courier whose break (opening in 0-1,000 s) may still run when orders created
+    during it exist, and orders due soon after: its route may take the break before
+    departure, or on the road to serve them in time."""
+    lo = draw(st.integers(min_value=0, max_value=1000))
+    length = draw(st.integers(min_value=300, max_value=1800))
+    orders = []
+    for i in range(draw(st.integers(min_value=2, max_value=6))):
+        end = draw(st.integers(min_value=lo, max_value=lo + length + 2000))
+        orders.append(
+            Order(
+                id=f"o{i}",
+                location=Location(x=draw(coord), y=draw(coord)),
+                created_s=draw(st.sampled_from([0, lo + length // 3, lo + length // 3, 6000])),
+                service_s=draw(st.integers(min_value=0, max_value=300)),
+                time_windows=[TimeWindow(start_s=0, end_s=end)] if draw(st.booleans()) else [],
+            )
+        )
+    return _one_courier((lo, lo + draw(st.integers(0, 3000)), length), *orders).model_copy(
+        update={"travel": EuclideanTravel(speed_m_per_s=5.0)}
+    )
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(breaks_over_the_release(), st.data())
+@example(due_before_the_break_could_end(), _FirstOnRoute([0, 1], 1))
+def test_an_insertion_that_fits_with_the_break_on_the_road_is_priced(
+    s: Scenario, data: st.DataObject | _FirstOnRoute
+) -> None:
+    """Whatever the route's break timing (before departure or not), an order the route takes
+    with its break on the road where the route is shortest (before 8fd62b64: the only
+    timing) is priced feasible on it (the greedy re-places the break after inserting)."""
+    problem = build_problem(s)
+    veh = problem.vehicles[0]
+    if isinstance(data, _FirstOnRoute):
+        order, cut = data.order, data.cut
+    else:
+        order = data.draw(st.permutations(range(len(s.orders))))
+        cut = data.draw(st.integers(min_value=1, max_value=len(order) - 1))
+    seq = [problem.orders[o].delivery for o in order[:cut]]
+    road = _break_on_the_road(problem, seq)
+    if road is None:
+        return
+    builder = GreedyBuilder(problem)
+    col = builder._column(0, seq)
+    rows = np.array(order[cut:], dtype=np.int64)
+    cost, _, _ = builder._eval(col, rows)
+    for o, price in zip(rows, cost, strict=True):
+        task = problem.orders[o].delivery
+        fits = False
+        for gap in range(road.num_gaps):
+            one = insert_one(
+                road,
+                problem,
+                np.array([gap]),
+                *visits(problem, np.array([task])),
+                release=problem.arrays.release[[task]],
+            )
+            fits |= bool(one.ok[0]) and (
+                veh.max_duration_s is None or int(one.duration[0]) <= veh.max_duration_s
+            )
+        if fits:
+            assert price < np.inf, (seq, task)
+
+
+def _break_on_the_road(problem: RoutingProblem, seq: list[int]) -> Timing | None:
+    """The timing of ``seq`` with vehicle 0's break after the visit where the route is
+    shortest (the earliest of the shortest), None if it fits nowhere."""
+    veh = problem.vehicles[0]
+    best: Timing | None = None
+    for after in range(len(seq) + 1):
+        tm = build_timing(problem, 0, seq, break_after=after)
+        if not tm.feasible or (veh.max_duration_s is not None and tm.duration > veh.max_duration_s):
+            continue
+        if best is None or tm.duration < best.duration:
+            best = tm
+    return best
