@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import ast
 import math
+import mmap
 import re
 import threading
 import time
@@ -601,16 +602,58 @@ def _pooled_empty(shape: tuple[int, int]) -> FloatArray:
     depending on how long the memory had been free (session 73)."""
     size = shape[0] * shape[1]
     if size * 8 < POOL_MIN_BYTES:
-        return np.empty(shape, dtype=np.float64)
+        return _new_buffer(size).reshape(shape)
     with _POOL_LOCK:
         fits = [k for k, b in enumerate(_POOL) if size <= b.size <= size + size // 4]
         # (by position: a list's remove compares arrays by their values)
         buffer = _POOL.pop(min(fits, key=lambda k: _POOL[k].size)) if fits else None
     if buffer is None:
-        buffer = np.empty(size, dtype=np.float64)
+        buffer = _new_buffer(size)
     lease = _Lease(buffer, shape)
     weakref.finalize(lease, _give_back, buffer)
     out: FloatArray = np.asarray(lease)
+    return out
+
+
+#: Seconds per byte the first write to a new array took at worst with transparent huge pages
+#: (numpy asks for them from 4 MB): 1.24 s for 204 MB (5,049 x 5,049 float64) where the
+#: kernel had to compact memory first, 0.03-0.05 s where it had huge pages free; with
+#: ordinary 4 KB pages 0.17-0.24 s, whatever the memory's state (session 79, 3 cold
+#: processes each, shared lock). A matrix's rows are written scattered (the first origin of
+#: each snapped node): 8 rows, 8 huge pages, took 0.05-0.2 s between two looks at its
+#: deadline, and a 5,000-order pickup day at 0.3 s answered 0.2-0.29 s late.
+HUGE_PAGE_WORST_S_PER_BYTE = 1.24 / (5049 * 5049 * 8)
+#: numpy asks for transparent huge pages for arrays of at least this many bytes
+HUGE_PAGE_MIN_BYTES = 4 * 2**20
+
+
+def _new_buffer(size: int) -> FloatArray:
+    """A new uninitialised float64 buffer of ``size`` entries: in ordinary pages (no
+    transparent huge pages) when a matrix deadline is in force and nearer than the worst
+    first write of that many bytes in huge pages (:data:`HUGE_PAGE_WORST_S_PER_BYTE`), so
+    that its first write costs about the same at every row and the looks at the deadline
+    stop it in time; else as numpy allocates (faster where huge pages are free)."""
+    from scenarios.travel import matrix_time_left
+
+    nbytes = size * 8
+    if nbytes < HUGE_PAGE_MIN_BYTES:
+        return np.empty(size, dtype=np.float64)
+    left = matrix_time_left()
+    if left is None or left >= nbytes * HUGE_PAGE_WORST_S_PER_BYTE:
+        return np.empty(size, dtype=np.float64)
+    return small_pages_empty(size)
+
+
+def small_pages_empty(size: int) -> FloatArray:
+    """An uninitialised float64 array of ``size`` entries in anonymous memory advised against
+    transparent huge pages (as :func:`numpy.empty` where the platform cannot say so)."""
+    advise = getattr(mmap.mmap, "madvise", None)
+    flag = getattr(mmap, "MADV_NOHUGEPAGE", None)
+    if advise is None or flag is None or size == 0:
+        return np.empty(size, dtype=np.float64)
+    region = mmap.mmap(-1, size * 8)
+    region.madvise(flag)
+    out: FloatArray = np.frombuffer(region, dtype=np.float64)
     return out
 
 

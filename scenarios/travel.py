@@ -84,6 +84,13 @@ def check_matrix_deadline() -> None:
         raise MatrixDeadlineError("the time limit was reached while building the travel matrix")
 
 
+def matrix_time_left() -> float | None:
+    """Seconds left before the deadline of the enclosing :func:`matrix_deadline` block (None:
+    no deadline; negative once it has passed)."""
+    deadline = _MATRIX_DEADLINE.get()
+    return None if deadline is None else deadline - time.perf_counter()
+
+
 @dataclass(frozen=True)
 class TravelMatrix:
     """Integer travel durations (s) and distances (m), shape (origins, destinations)."""
@@ -439,4 +446,5 @@ __all__ = [
     "haversine_m",
     "haversine_pair_m",
     "matrix_deadline",
+    "matrix_time_left",
 ]

@@ -516,3 +516,84 @@ def test_a_large_matrix_reuses_the_buffers_of_one_no_longer_used(
     gc.collect()
     assert roads.release_matrix_buffers() > 0
     assert roads._POOL == []
+
+
+def _no_huge_pages(array: np.ndarray) -> bool | None:
+    """Whether the mapping holding ``array`` is advised against transparent huge pages
+    (``nh`` in its ``VmFlags``, Linux); None where ``/proc/self/smaps`` cannot say."""
+    try:
+        smaps = Path("/proc/self/smaps").read_text()
+    except OSError:
+        return None
+    address = array.__array_interface__["data"][0]
+    inside = False
+    for line in smaps.splitlines():
+        head = line.split()[0] if line.split() else ""
+        if "-" in head and ":" not in head:
+            lo, hi = (int(x, 16) for x in head.split("-"))
+            inside = lo <= address < hi
+        elif inside and line.startswith("VmFlags:"):
+            return "nh" in line.split()[1:]
+    return None
+
+
+def test_a_matrix_with_its_deadline_near_is_built_in_ordinary_pages(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A new buffer is taken in ordinary pages (advised against transparent huge pages,
+    whose first write took 1.24 s for 204 MB where the kernel compacted memory first, and 8
+    scattered rows 0.05-0.2 s between two looks at the deadline) when the matrix's deadline
+    is nearer than the worst first write of its bytes in huge pages; as numpy allocates it
+    with no deadline or a far one. The matrix is the same either way."""
+    import gc
+    import time
+
+    from scenarios import roads
+    from scenarios.travel import matrix_deadline
+
+    places = [xy(13.0 * i, 9.0 * (i % 7)) for i in range(30)]
+    plain = RoadGraph.from_grid(CITY).matrix(places)
+    taken: list[int] = []
+    real = roads.small_pages_empty
+
+    def small(size: int) -> Any:
+        taken.append(size)
+        return real(size)
+
+    monkeypatch.setattr(roads, "small_pages_empty", small)
+    monkeypatch.setattr(roads, "HUGE_PAGE_MIN_BYTES", 1)  # as if numpy asked for huge pages
+    for pooled in (False, True):
+        monkeypatch.setattr(roads, "POOL_MIN_BYTES", 1 if pooled else 2**40)
+        monkeypatch.setattr(roads, "_POOL", [])
+        # a worst first write of one hour per byte: any deadline is near
+        monkeypatch.setattr(roads, "HUGE_PAGE_WORST_S_PER_BYTE", 3600.0)
+        taken.clear()
+        with matrix_deadline(time.perf_counter() + 3600.0):
+            near = RoadGraph.from_grid(CITY).matrix(places)
+        assert taken == [len(places) ** 2] * 2  # both buffers (durations, distances)
+        assert np.array_equal(near.duration_s, plain.duration_s)
+        assert np.array_equal(near.distance_m, plain.distance_m)
+        assert _no_huge_pages(near.duration_s) in (True, None)
+        taken.clear()
+        with matrix_deadline(None):
+            RoadGraph.from_grid(CITY).matrix(places)
+        monkeypatch.setattr(roads, "HUGE_PAGE_WORST_S_PER_BYTE", 0.0)
+        with matrix_deadline(time.perf_counter() + 3600.0):
+            far = RoadGraph.from_grid(CITY).matrix(places)
+        assert taken == []
+        assert np.array_equal(far.duration_s, plain.duration_s)
+        del near, far
+        gc.collect()  # the pooled buffers go back once nothing uses them
+
+
+def test_ordinary_pages_buffer_is_writable_and_advised_against_huge_pages() -> None:
+    """:func:`~scenarios.roads.small_pages_empty` gives a writable float64 array of the size
+    asked, in a mapping advised against transparent huge pages (Linux)."""
+    from scenarios.roads import small_pages_empty
+
+    buffer = small_pages_empty(3 * 2**20)  # 24 MB: numpy would ask for huge pages
+    assert buffer.dtype == np.float64 and buffer.shape == (3 * 2**20,)
+    buffer[:] = 2.5
+    assert float(buffer.sum()) == 2.5 * 3 * 2**20
+    assert _no_huge_pages(buffer) in (True, None)
+    assert small_pages_empty(0).shape == (0,)
