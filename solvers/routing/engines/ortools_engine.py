@@ -133,6 +133,24 @@ FAIL_TIMEOUT = routing_enums_pb2.RoutingSearchStatus.ROUTING_FAIL_TIMEOUT
 #: (see :func:`completion_s`).
 COMPLETION_S_PER_TASK_SQ = 2.5e-7
 
+#: From this many visits with driver breaks, OR-Tools' search completes the greedy plan it
+#: starts from (its first solution, in the search with a time limit: the search process's
+#: first step) far slower than :func:`completion_s` says, and the start-up estimate
+#: (:meth:`ORToolsEngine.min_time_s`) takes :data:`SEED_COMPLETION_S_PER_TASK_SQ` per squared
+#: visit count instead. Measured (session 79; ``routing_budget.py``'s city days, seed 1 unless
+#: said, the seeded search in the solve's own process, from the call to the first solution,
+#: CPU s; shared lock, load 3-5): 0.23 s at 1,000 visits, 0.53 at 1,500, 0.79 at 1,800, 1.05
+#: at 2,000 (as ``completion_s``: 0.25, 0.56, 0.81, 1.0), then a jump: 5.6 s at 2,050, 6.1 at
+#: 2,100, 6.6 at 2,200, 9.6 and 9.2 at 2,400 (seeds 1 and 2), 10.8 at 2,600. The 2,400-order
+#: day at 10 s started a search that burned 6.8 s of CPU in its process and was killed with
+#: no solution (session 78; the estimate said 5.44 s, 1.44 s of it for the completion).
+SEED_COMPLETION_SLOW_TASKS = 2_001
+#: CPU seconds per squared visit count of the seed's completion from
+#: :data:`SEED_COMPLETION_SLOW_TASKS` visits with breaks: the largest ratio measured there
+#: (9.6 s at 2,400 visits: 1.67e-6; 1.33e-6 at 2,050, 1.38e-6 at 2,100, 1.37e-6 at 2,200,
+#: 1.60e-6 at 2,600).
+SEED_COMPLETION_S_PER_TASK_SQ = 1.7e-6
+
 #: The search stops once this many solutions in a row (the moves guided local search accepts),
 #: plus :data:`STALL_SOLUTIONS_PER_TASK` per visit, have not lowered the best cost found
 #: (OR-Tools' objective, without the search's penalties): guided local search never ends by
@@ -346,7 +364,7 @@ class ORToolsEngine:
         greedy plan it starts from, before searching."""
         n = problem.num_depot_nodes + len(problem.tasks)
         matrices = 2 + len({v.unit_distance_cost for v in problem.vehicles})
-        return 0.05 + 1.5e-7 * n * n * matrices + 2e-4 * n + completion_s(problem)
+        return 0.05 + 1.5e-7 * n * n * matrices + 2e-4 * n + seed_completion_s(problem)
 
     def min_start_s(self, problem: RoutingProblem) -> float | None:
         """None: OR-Tools starts from the greedy plan itself (completed, which is its search's
@@ -756,3 +774,13 @@ def completion_s(problem: RoutingProblem) -> float:
     """
     n = len(problem.tasks)
     return COMPLETION_S_PER_TASK_SQ * n * n if problem.has_breaks else 0.0
+
+
+def seed_completion_s(problem: RoutingProblem) -> float:
+    """Rough CPU time OR-Tools' search takes to complete the greedy plan it starts from (its
+    first solution): :func:`completion_s`, but from :data:`SEED_COMPLETION_SLOW_TASKS` visits
+    with driver breaks :data:`SEED_COMPLETION_S_PER_TASK_SQ` per squared visit count."""
+    n = len(problem.tasks)
+    if problem.has_breaks and n >= SEED_COMPLETION_SLOW_TASKS:
+        return SEED_COMPLETION_S_PER_TASK_SQ * n * n
+    return completion_s(problem)
