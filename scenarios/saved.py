@@ -15,9 +15,9 @@ with them is refused, as new input is.
 
 Rules newer than data the service stored that have no safe correction either (an id holding
 a control character, a SKU key of 0 or 201 characters, a per-SKU safety stock outside the
-catalogue) are not relaxed: such data is read back as stored, and running it is refused
-naming the field, as new input is; :func:`newer_rule` says which rule the data predates, for
-the message.
+catalogue, a blank skill or capacity dimension) are not relaxed: such data is read back as
+stored, and running it is refused naming the field, as new input is; :func:`newer_rule` says
+which rule the data predates, for the message.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationInfo
 
 from scenarios.bulk import collector_paused
-from scenarios.geo import CONTROL_CHARACTERS_REASON
+from scenarios.geo import BLANK_REASON, CONTROL_CHARACTERS_REASON
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -150,14 +150,32 @@ BASE_VARIANT_RULE = NewerRule(
     "with that variant renamed (its modifiers apply to the base)",
 )
 
+#: skills (a vehicle's ``skills``, an order's ``required_skills``) and the names of
+#: ``capacity_dims`` became ids: 1 to 200 characters, not blank, no control character
+#: (session 78)
+SKILL_ID_RULE = NewerRule(
+    "skills and capacity dimensions became ids (1 to 200 characters, not blank, no control "
+    "character)",
+    "whose skills and capacity_dims are such ids",
+)
+
 _SKU_KEY = re.compile(r"(?:^|\.)(?:inventory|safety_stock|restricted_skus)\.")
 _SAFETY_STOCK_KEY = re.compile(r"(?:^|\.)nodes\.\d+\.safety_stock\.")
 _VARIANT_NAME = re.compile(r"(?:^|\.)variants\.\d+\.name$")
+_SKILL_OR_DIMENSION = re.compile(r"(?:^|\.)(?:skills|required_skills|capacity_dims)\.\d+$")
+#: the starts of the reasons an :data:`~scenarios.geo.Id` gives for its length
+_ID_LENGTH_REASONS = ("String should have at least 1 character", "String should have at most ")
 
 
 def newer_rule(field: str, reason: str) -> NewerRule | None:
     """The rule, newer than data the service may have stored, that the error ``reason`` on
     ``field`` (a dotted path, as a 422 names it) enforces; None for any other error."""
+    if _SKILL_OR_DIMENSION.search(field) and (
+        reason.startswith(_ID_LENGTH_REASONS)
+        or BLANK_REASON in reason
+        or CONTROL_CHARACTERS_REASON in reason
+    ):
+        return SKILL_ID_RULE  # a control character too: a skill was no id before
     if CONTROL_CHARACTERS_REASON in reason:
         return CONTROL_CHARACTERS_RULE
     if _SKU_KEY.search(field) and reason.startswith("Key should have"):

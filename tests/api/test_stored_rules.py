@@ -41,7 +41,17 @@ BASE_VARIANT_JOB = (
     "(the job was queued before variants refused the name 'base': send the request again "
     "with that variant renamed (its modifiers apply to the base))"
 )
+SKILL_IDS_JOB = (
+    "(the job was queued before skills and capacity dimensions became ids (1 to 200 "
+    "characters, not blank, no control character): send the request again whose skills and "
+    "capacity_dims are such ids)"
+)
 #: the end of the reason of a re-plan of a plan stored before each rule
+SKILL_IDS_PLAN = (
+    "(the plan was stored before skills and capacity dimensions became ids (1 to 200 "
+    "characters, not blank, no control character): it can be read back, not re-planned; "
+    "make a new plan whose skills and capacity_dims are such ids)"
+)
 SKU_KEYS_PLAN = (
     "(the plan was stored before SKU keys had to be 1 to 200 characters: it can be read "
     "back, not re-planned; make a new plan with SKU keys of 1 to 200 characters)"
@@ -79,6 +89,27 @@ def _safety_stock_typo(scenario: dict[str, Any]) -> dict[str, Any]:
     """A per-SKU safety stock of ``teaa``, outside the catalogue (tea, cups)."""
     out = copy.deepcopy(scenario)
     out["nodes"][0]["safety_stock"] = {"teaa": 1}
+    return out
+
+
+def _blank_skill(scenario: dict[str, Any]) -> dict[str, Any]:
+    """The first courier's skill ``" "`` (skills are ids since session 78)."""
+    out = copy.deepcopy(scenario)
+    out["vehicles"][0]["skills"] = [" "]
+    return out
+
+
+def _empty_required_skill(scenario: dict[str, Any]) -> dict[str, Any]:
+    """The first order requiring skill ``""``."""
+    out = copy.deepcopy(scenario)
+    out["orders"][0]["required_skills"] = [""]
+    return out
+
+
+def _blank_dimension(scenario: dict[str, Any]) -> dict[str, Any]:
+    """One capacity dimension, named ``" "`` (capacity_dims are ids since session 78)."""
+    out = copy.deepcopy(scenario)
+    out["capacity_dims"] = [" "]
     return out
 
 
@@ -159,6 +190,8 @@ def _finished(client: TestClient, keys: dict[str, dict[str, str]], job_id: str) 
     [
         ("routes", "/v1/routes", lambda: _routes(_empty_key), SKU_KEYS_JOB),
         ("routes", "/v1/routes", lambda: _routes(_long_key), SKU_KEYS_JOB),
+        ("routes", "/v1/routes", lambda: _routes(_blank_skill), SKILL_IDS_JOB),
+        ("plans", "/v1/plans", lambda: _plans(_blank_dimension), SKILL_IDS_JOB),
         ("plans", "/v1/plans", lambda: _plans(_safety_stock_typo), SAFETY_STOCK_JOB),
         ("plans", "/v1/plans", _plans_rules, SKU_KEYS_JOB),
         ("allocations", "/v1/allocations", lambda: _allocations("inventory"), SKU_KEYS_JOB),
@@ -257,6 +290,18 @@ def _long_key_in_its_scenario(record: PlanRecord) -> None:
     record.scenario = _long_key(record.scenario)
 
 
+def _blank_skill_in_its_scenario(record: PlanRecord) -> None:
+    record.scenario = _blank_skill(record.scenario)
+
+
+def _empty_required_skill_in_its_scenario(record: PlanRecord) -> None:
+    record.scenario = _empty_required_skill(record.scenario)
+
+
+def _blank_dimension_in_its_scenario(record: PlanRecord) -> None:
+    record.scenario = _blank_dimension(record.scenario)
+
+
 def _empty_key_in_its_rules(record: PlanRecord) -> None:
     """The plan's allocation rules restricting SKU ``""`` (its re-plans allocate under them)."""
     record.params = {**record.params, "rules": {"restricted_skus": {"": ["north"]}}}
@@ -281,6 +326,21 @@ def _reopt_body(mode: str) -> dict[str, Any]:
             _empty_key_in_its_rules,
             "the stored plan (its allocation rules' restricted_skus.): Key should have at "
             f"least 1 character {SKU_KEYS_PLAN}",
+        ),
+        (
+            _blank_skill_in_its_scenario,
+            "vehicle 'courier-1' of the stored plan (its scenario's vehicles.0.skills.0): "
+            f"must not be blank (whitespace only) {SKILL_IDS_PLAN}",
+        ),
+        (
+            _empty_required_skill_in_its_scenario,
+            "order 'o1' of the stored plan (its scenario's orders.0.required_skills.0): "
+            f"String should have at least 1 character {SKILL_IDS_PLAN}",
+        ),
+        (
+            _blank_dimension_in_its_scenario,
+            "the stored plan (its scenario's capacity_dims.0): must not be blank (whitespace "
+            f"only) {SKILL_IDS_PLAN}",
         ),
     ],
 )
@@ -321,6 +381,11 @@ def test_a_plan_stored_before_a_rule_reads_back_and_its_replan_is_a_422_saying_s
             "the stored plan (its allocation rules' restricted_skus.): Key should have at "
             f"least 1 character {SKU_KEYS_PLAN}",
         ),
+        (
+            {"scenario": _blank_skill},
+            "the stored plan (its scenario's vehicles.0.skills.0): must not be blank "
+            f"(whitespace only) {SKILL_IDS_PLAN}",
+        ),
     ],
 )
 def test_a_replan_queued_before_a_rule_fails_naming_the_stored_plan(
@@ -355,7 +420,14 @@ def test_a_replan_queued_before_a_rule_fails_naming_the_stored_plan(
 
 def test_the_newer_rules_are_told_from_other_errors() -> None:
     """Only the errors of the rules added since rows were stored say the row predates them."""
-    from scenarios.saved import SAFETY_STOCK_SKU_RULE, SKU_KEY_LENGTH_RULE, newer_rule
+    from scenarios.geo import BLANK_REASON, CONTROL_CHARACTERS_REASON
+    from scenarios.saved import (
+        CONTROL_CHARACTERS_RULE,
+        SAFETY_STOCK_SKU_RULE,
+        SKILL_ID_RULE,
+        SKU_KEY_LENGTH_RULE,
+        newer_rule,
+    )
 
     assert newer_rule("scenario.nodes.0.inventory.", "Key should have at least 1 character") is (
         SKU_KEY_LENGTH_RULE
@@ -367,6 +439,18 @@ def test_the_newer_rules_are_told_from_other_errors() -> None:
     # an unknown SKU in a node's stock or an order line was refused before session 51
     assert newer_rule("nodes.0.inventory.teaa", "unknown SKU 'teaa'") is None
     assert newer_rule("orders.0.lines.0.sku", "unknown SKU 'teaa'") is None
+    # skills and capacity dimensions are ids since session 78; other ids always were
+    for field in ("vehicles.1.skills.0", "orders.2.required_skills.3", "capacity_dims.0"):
+        for reason in (
+            "String should have at least 1 character",
+            "String should have at most 200 characters",
+            BLANK_REASON,
+            CONTROL_CHARACTERS_REASON,
+        ):
+            assert newer_rule(field, reason) is SKILL_ID_RULE, (field, reason)
+    assert newer_rule("orders.0.id", "String should have at least 1 character") is None
+    assert newer_rule("vehicles.0.skills", "Input should be a valid list") is None
+    assert newer_rule("orders.0.id", CONTROL_CHARACTERS_REASON) is CONTROL_CHARACTERS_RULE
 
 
 # ------------------------------------------------------------------ idempotent retries
