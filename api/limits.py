@@ -87,14 +87,23 @@ def check_size(
     nodes: tuple[str, int] | None = None,
     lines: tuple[str, Iterable[_HasLines]] | None = None,
     vehicles: tuple[str, int] | None = None,
+    capacity_dims: tuple[str, int] | None = None,
 ) -> None:
     """422 naming the field when a request holds more fulfilment nodes, order lines (all
-    orders together) or vehicles than the service takes (``max_nodes``, ``max_order_lines``,
-    ``max_vehicles``): each a (field, count or orders) pair, None when not checked.
+    orders together), vehicles or capacity dimensions than the service takes (``max_nodes``,
+    ``max_order_lines``, ``max_vehicles``, ``max_capacity_dims``): each a (field, count or
+    orders) pair, None when not checked.
 
     Only the orders were counted: one request of 100,000 nodes, or one order of 300,000
-    lines, fit in the body limit and held a worker for as long as it took to compile.
+    lines, fit in the body limit and held a worker for as long as it took to compile; so
+    did a scenario of thousands of capacity dimensions (one routing dimension each).
     """
+    if capacity_dims is not None and capacity_dims[1] > settings.max_capacity_dims:
+        raise InputError(
+            capacity_dims[0],
+            f"{capacity_dims[1]} capacity dimensions; at most {settings.max_capacity_dims} "
+            "per scenario (max_capacity_dims)",
+        )
     if nodes is not None and nodes[1] > settings.max_nodes:
         raise InputError(
             nodes[0],
@@ -146,13 +155,15 @@ def check_played_scenario(settings: Settings, scenario: Scenario, *, field: str)
     """422/413 for a scenario the twin plays in a job: fields a remote caller may not use,
     more orders than a job may hold, or more arrivals (see :func:`check_arrivals`), or no
     orders and no arrivals at all; more nodes, order lines or vehicles than a request may
-    hold (:func:`check_size`, before anything walks them), more time windows per order or
-    breaks per vehicle (:func:`check_windows_and_breaks`)."""
+    hold, or capacity dimensions than a scenario may (:func:`check_size`, before anything
+    walks them), more time windows per order or breaks per vehicle
+    (:func:`check_windows_and_breaks`)."""
     check_size(
         settings,
         nodes=(f"{field}.nodes", len(scenario.nodes)),
         lines=(f"{field}.orders", scenario.orders),
         vehicles=(f"{field}.vehicles", len(scenario.vehicles)),
+        capacity_dims=(f"{field}.capacity_dims", len(scenario.capacity_dims)),
     )
     check_windows_and_breaks(
         settings,

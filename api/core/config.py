@@ -93,6 +93,11 @@ class Settings(BaseSettings):
         default=2_000,
         description="vehicles per routing request or plan scenario (more -> 422)",
     )
+    max_capacity_dims: PosInt = Field(
+        default=20,
+        description="capacity dimensions (capacity_dims) of a routing request, plan scenario "
+        "or played scenario (more -> 422)",
+    )
     max_time_windows: PosInt = Field(
         default=1_000,
         description="time windows per order or pickup, of a routing request, plan scenario, "

@@ -159,6 +159,7 @@ def create_plan(
         nodes=("scenario.nodes", len(body.scenario.nodes)),
         lines=("scenario.orders", body.scenario.orders),
         vehicles=("scenario.vehicles", len(body.scenario.vehicles)),
+        capacity_dims=("scenario.capacity_dims", len(body.scenario.capacity_dims)),
     )
     check_windows_and_breaks(
         settings,

@@ -67,7 +67,11 @@ def create_routes(
     limit_s = body.params.time_limit_s
     check_time_limit(settings, limit_s, field="params.time_limit_s")
     # before the checks that build the routing problem (check_routing_range)
-    check_size(settings, vehicles=("scenario.vehicles", len(body.scenario.vehicles)))
+    check_size(
+        settings,
+        vehicles=("scenario.vehicles", len(body.scenario.vehicles)),
+        capacity_dims=("scenario.capacity_dims", len(body.scenario.capacity_dims)),
+    )
     check_windows_and_breaks(
         settings,
         orders=("scenario.orders", body.scenario.orders),

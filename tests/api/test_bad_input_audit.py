@@ -622,6 +622,66 @@ def test_windows_and_breaks_past_their_cap_are_422_naming_the_field_and_the_sett
     assert answer.json()["detail"] == [{"field": named, "reason": reason}]
 
 
+def _dimensions(body: dict[str, Any], n: int) -> dict[str, Any]:
+    """``body`` with its scenario's ``n`` capacity dimensions: ``units`` and ``n - 1`` more,
+    every vehicle's capacity and every order's demand given one value per dimension."""
+    out = copy.deepcopy(body)
+    scenario = out["scenario"]
+    dims = len(scenario.get("capacity_dims", ["units"]))
+    scenario["capacity_dims"] = ["units", *(f"dim-{k}" for k in range(1, n))]
+    for vehicle in scenario["vehicles"]:
+        if vehicle.get("capacity"):
+            vehicle["capacity"] = [*vehicle["capacity"][:dims], *[10] * (n - dims)]
+    for order in scenario["orders"]:
+        if order.get("demand"):
+            order["demand"] = [*order["demand"][:dims], *[0] * (n - dims)]
+    return out
+
+
+#: a job (202) whatever its size: its mode is not asked
+_QUEUED = {"mode": "async"}
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/routes", {**ROUTES_EXAMPLE["small"]["value"], **_QUEUED}),
+        ("/v1/plans", {**PLAN_EXAMPLE["small"]["value"], **_QUEUED}),
+        ("/v1/simulations", {**SIMULATION_EXAMPLE["small"]["value"], "replications": 2}),
+        (
+            "/v1/policies/evaluate",
+            {
+                "scenario": SIMULATION_EXAMPLE["small"]["value"]["scenario"],
+                "policies": ["insertion"],
+                "seeds": [1],
+            },
+        ),
+        ("/v1/whatif", {**WHATIF_EXAMPLE["small"]["value"], "replications": 2}),
+    ],
+)
+def test_capacity_dimensions_past_their_cap_are_422_naming_the_list_and_the_setting(
+    settings: Settings,
+    make_client: Callable[..., TestClient],
+    path: str,
+    body: dict[str, Any],
+) -> None:
+    """The capacity dimensions were not counted (the other lists of a scenario were): a
+    scenario of thousands of them fit in the body limit, and the router modelled each. At
+    the cap the request is answered as before."""
+    capped = Settings(**{**settings.model_dump(), "max_capacity_dims": 2, "auth_enabled": False})
+    client = make_client(capped)
+    answer = client.post(path, json=_dimensions(body, 3))
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"] == [
+        {
+            "field": "scenario.capacity_dims",
+            "reason": "3 capacity dimensions; at most 2 per scenario (max_capacity_dims)",
+        }
+    ]
+    at_cap = client.post(path, json=_dimensions(body, 2))
+    assert at_cap.status_code == 202, at_cap.text
+
+
 @pytest.mark.shares_service
 @pytest.mark.parametrize("key", [" ", "\t", "  \t "])
 def test_a_blank_idempotency_key_is_a_422_naming_it(
