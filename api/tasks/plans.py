@@ -524,7 +524,7 @@ def over_budget_diagnosis(
         },
         **{
             vehicle_id: f"courier {vehicle_id} has too little route budget left at now_s "
-            f"{now_s} s for the parcels on board ({what}, nearest first)"
+            f"{now_s} s for the parcels on board ({what}, nearest first, waits included)"
             for vehicle_id, what in (short or {}).items()
         },
     }
@@ -551,12 +551,14 @@ def budget_short_of_parcels(
 ) -> dict[str, str]:
     """The couriers within their route budget whose budget left cannot cover the parcels
     they carry (``carried``: the on-board jobs by courier; ``skip``: couriers over budget
-    already), each with why: delivering them all, nearest first, from where the courier is
-    to its end, drives more than its ``max_distance_m`` left, or takes longer (travel and
-    service) than its ``max_duration_s`` left. The router left those parcels unassigned
-    (no other courier may take them); such a courier is routed as one over budget is
-    (:func:`replan_jobs`). Nearest first is no shortest tour: a courier so found may have had
-    a route within its budget, which the router, its budget lifted, still finds and keeps."""
+    already), each with why: delivering them all from where the courier is to its end drives
+    more than its ``max_distance_m`` left, or takes longer (travel, service and waiting for
+    time windows) than its ``max_duration_s`` left, in each of two orders
+    (:func:`_delivery_orders`: nearest first, and by window); the figures said are nearest
+    first's. The router left those parcels unassigned (no other courier may take them);
+    such a courier is routed as one over budget is (:func:`replan_jobs`). Neither order is
+    the shortest tour: a courier so found may have had a route within its budget, which the
+    router, its budget lifted, still finds and keeps."""
     fleet = {v.id: v for v in routing.vehicles}
     out: dict[str, str] = {}
     for vehicle_id, jobs in carried.items():
@@ -568,24 +570,85 @@ def budget_short_of_parcels(
         places = [vehicle.start_location, *(job.location for job in jobs), vehicle.end]
         matrix = routing.travel.matrix(places)
         distance, duration = matrix.distance_m, matrix.duration_s
-        at, left = 0, set(range(1, len(jobs) + 1))
-        metres = seconds = 0
-        while left:  # nearest parcel first, by distance (ties: the first listed)
-            nxt = min(left, key=lambda k: (int(distance[at, k]), k))
-            metres += int(distance[at, nxt])
-            seconds += int(duration[at, nxt]) + jobs[nxt - 1].service_s
-            left.discard(nxt)
-            at = nxt
-        metres += int(distance[at, len(places) - 1])
-        seconds += int(duration[at, len(places) - 1])
-        short = []
-        if vehicle.max_distance_m is not None and metres > vehicle.max_distance_m:
-            short.append(f"max_distance_m {vehicle.max_distance_m} m left, {metres} m to deliver")
-        if vehicle.max_duration_s is not None and seconds > vehicle.max_duration_s:
-            short.append(f"max_duration_s {vehicle.max_duration_s} s left, {seconds} s to deliver")
-        if short:
-            out[vehicle_id] = "; ".join(short)
+        start_s = (vehicle.shift or routing.horizon).start_s  # free from then (a re-plan's)
+        shortfalls = []
+        for sequence in _delivery_orders(jobs, distance):
+            metres, seconds = _delivery_cost(vehicle, start_s, jobs, sequence, distance, duration)
+            short = []
+            if vehicle.max_distance_m is not None and metres > vehicle.max_distance_m:
+                short.append(
+                    f"max_distance_m {vehicle.max_distance_m} m left, {metres} m to deliver"
+                )
+            if vehicle.max_duration_s is not None and seconds > vehicle.max_duration_s:
+                short.append(
+                    f"max_duration_s {vehicle.max_duration_s} s left, {seconds} s to deliver"
+                )
+            shortfalls.append(short)
+        if all(shortfalls):
+            out[vehicle_id] = "; ".join(shortfalls[0])
     return out
+
+
+def _delivery_orders(jobs: list[Order], distance: Any) -> list[list[int]]:
+    """Two orders of delivering ``jobs`` (places 1..n of the ``distance`` matrix, the
+    courier at 0): nearest first, by distance (ties: the first listed); and by window,
+    the earliest end of a job's last window first (ties: nearest first's order), which
+    waits less when a near parcel is due late and a far one soon."""
+    at, left = 0, set(range(1, len(jobs) + 1))
+    nearest: list[int] = []
+    while left:
+        nxt = min(left, key=lambda k: (int(distance[at, k]), k))
+        nearest.append(nxt)
+        left.discard(nxt)
+        at = nxt
+    rank = {k: i for i, k in enumerate(nearest)}
+
+    def due(k: int) -> tuple[int, int]:
+        windows = jobs[k - 1].time_windows
+        return (windows[-1].end_s if windows else MAX_DUE_S, rank[k])
+
+    by_window = sorted(nearest, key=due)
+    return [nearest] if by_window == nearest else [nearest, by_window]
+
+
+#: the due time of a job without a time window (:func:`_delivery_orders`): after any window
+MAX_DUE_S = 2**63 - 1
+
+
+def _delivery_cost(
+    vehicle: Vehicle,
+    start_s: int,
+    jobs: list[Order],
+    sequence: list[int],
+    distance: Any,
+    duration: Any,
+) -> tuple[int, int]:
+    """The metres and seconds of ``vehicle`` delivering ``jobs`` in ``sequence`` (their
+    places in the matrices, the courier at 0, its end last) from ``start_s``: travel,
+    service, and the wait for each job's first window still open on arrival (none when every
+    window has closed: the router leaves that job out). A courier that may leave later
+    (its ``latest_start_s``) waits at its start instead, so the wait before its first
+    parcel counts only past that latest start; every later wait counts (a courier on the
+    road, re-planned, leaves at once)."""
+    end = len(jobs) + 1
+    at = 0
+    clock = start_s
+    metres = 0
+    for place, k in enumerate(sequence):
+        job = jobs[k - 1]
+        metres += int(distance[at, k])
+        arrival = clock + int(duration[at, k])
+        opens = next((w.start_s for w in job.time_windows if w.end_s >= arrival), arrival)
+        wait = max(0, opens - arrival)
+        if place == 0:  # waited at its start by leaving later, within its latest start
+            latest = vehicle.latest_start_s
+            room = wait if latest is None else max(0, latest - start_s)
+            start_s += min(wait, room)
+        clock = arrival + wait + job.service_s
+        at = k
+    metres += int(distance[at, end])
+    clock += int(duration[at, end])
+    return metres, clock - start_s
 
 
 def _kept_scenario(

@@ -23,6 +23,7 @@ from api.schemas.plans import ReoptimiseCreate
 from api.tasks.plans import run_reoptimise
 from scenarios import Plan, Route, Scenario, StopKind
 from scenarios.errors import InputError
+from scenarios.model import Order
 from scenarios.stochastic import StochasticParams
 from simulation.decisions import StopType
 from simulation.evaluate import simulate
@@ -2748,9 +2749,79 @@ def test_a_courier_with_too_little_budget_left_still_delivers_what_it_carries(
     [line] = [d for d in result["diagnosis"] if d.startswith("courier c1 ")]
     assert line == (
         f"courier c1 has too little route budget left at now_s {now} s for the parcels on "
-        f"board ({short}, nearest first): it still delivers the 2 parcel(s) on board (o1, o2) "
-        "past that budget, and takes no new work"
+        f"board ({short}, nearest first, waits included): it still delivers the 2 parcel(s) "
+        "on board (o1, o2) past that budget, and takes no new work"
     )
+
+
+def _on_board(windows: dict[str, tuple[int, int]], **courier: Any) -> tuple[Scenario, list[Order]]:
+    """The two parcels' day, courier c1 (a 751 s delivery of its two parcels on board
+    nearest first, no wait: 313 s to o1, 63 s to o2, 375 s back) updated with ``courier``,
+    and its parcels as on board, delivery windows ``windows`` by order id."""
+    scenario = Scenario.model_validate(_two_parcels_day())
+    fleet = [v.model_copy(update=courier) if v.id == "c1" else v for v in scenario.vehicles]
+    jobs = [
+        Order.model_validate(
+            {
+                **o,
+                "pickup": None,
+                "time_windows": (
+                    [{"start_s": windows[o["id"]][0], "end_s": windows[o["id"]][1]}]
+                    if o["id"] in windows
+                    else []
+                ),
+            }
+        )
+        for o in _two_parcels_day()["orders"]
+    ]
+    return scenario.model_copy(update={"vehicles": fleet}), jobs
+
+
+@pytest.mark.parametrize(
+    ("windows", "courier", "short"),
+    [
+        # on the road (it leaves at once): at o2 at 376 s, it waits until 2,000 s, back at
+        # 2,375 s; without the wait it was 751 s, within its 1,000 s
+        (
+            {"o2": (2000, 3000)},
+            {"max_duration_s": 1000, "latest_start_s": 0},
+            "max_duration_s 1000 s left, 2375 s to deliver",
+        ),
+        # the wait before its first parcel (313 s to o1, open from 1,000 s) counts when it
+        # cannot leave later: 1,438 s; leaving at 300 s at the latest, 1,138 s
+        (
+            {"o1": (1000, 8000)},
+            {"max_duration_s": 751, "latest_start_s": 0},
+            "max_duration_s 751 s left, 1438 s to deliver",
+        ),
+        (
+            {"o1": (1000, 8000)},
+            {"max_duration_s": 751, "latest_start_s": 300},
+            "max_duration_s 751 s left, 1138 s to deliver",
+        ),
+        # free to leave when it likes, it waits at its start: 751 s
+        ({"o1": (1000, 8000)}, {"max_duration_s": 751}, None),
+        # nearest first waits at o1 (858 s), o2 first (due first) does not: 751 s
+        ({"o1": (420, 8000), "o2": (0, 7000)}, {"max_duration_s": 800, "latest_start_s": 0}, None),
+        # neither fits 750 s: nearest first's figures
+        (
+            {"o1": (420, 8000), "o2": (0, 7000)},
+            {"max_duration_s": 750, "latest_start_s": 0},
+            "max_duration_s 750 s left, 858 s to deliver",
+        ),
+    ],
+)
+def test_the_budget_left_counts_the_waits_for_the_parcels_windows(
+    windows: dict[str, tuple[int, int]], courier: dict[str, int], short: str | None
+) -> None:
+    """The estimate counted travel and service only: a courier that had to wait for a
+    window before its last drop on board was found within its max_duration_s, routed within
+    it, and its parcel left unassigned on board while it took new work."""
+    from api.tasks.plans import budget_short_of_parcels
+
+    routing, jobs = _on_board(windows, **courier)
+    expected = {} if short is None else {"c1": short}
+    assert budget_short_of_parcels(routing, {"c1": jobs}) == expected
 
 
 def test_a_budget_left_that_covers_the_parcels_on_board_is_not_short() -> None:
