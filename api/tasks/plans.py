@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections import defaultdict
@@ -35,7 +36,7 @@ from scenarios.errors import (
     fields_under,
     input_error_from_validation,
 )
-from scenarios.geo import TimeWindow
+from scenarios.geo import MAX_ID_LENGTH, TimeWindow
 from scenarios.model import Order, Scenario, Vehicle
 from scenarios.plan import AllocationLine, Plan, PlannedStop, Route, StopKind
 from scenarios.saved import (
@@ -1107,9 +1108,23 @@ def mark_on_board(plan: Plan, routing: Scenario, picked_by: dict[str, str]) -> P
     return plan.model_copy(update={"unassigned": unassigned})
 
 
+#: The start of the skill only one courier has (:func:`_on_board_skill`).
+ON_BOARD_PREFIX = "on board "
+#: The length of the SHA-256 digest (hex) that ends the skill of a long courier id.
+_DIGEST_CHARS = 64
+
+
 def _on_board_skill(vehicle_id: str) -> str:
-    """The skill only ``vehicle_id`` has: delivering the parcels already on board."""
-    return f"on board {vehicle_id}"
+    """The skill only ``vehicle_id`` has: delivering the parcels already on board; an id
+    (:data:`~scenarios.geo.Id`: at most 200 characters) whatever the courier's id: past 200,
+    the id's start and its SHA-256, so two couriers' skills differ as their ids do (until
+    session 79 ``on board `` and a 200-character id made a skill of 209)."""
+    skill = ON_BOARD_PREFIX + vehicle_id
+    if len(skill) <= MAX_ID_LENGTH:
+        return skill
+    digest = hashlib.sha256(vehicle_id.encode()).hexdigest()
+    keep = MAX_ID_LENGTH - len(ON_BOARD_PREFIX) - len(" sha256:") - _DIGEST_CHARS
+    return f"{ON_BOARD_PREFIX}{vehicle_id[:keep]} sha256:{digest}"
 
 
 def _remaining_inventory(scenario: Scenario, lines: list[AllocationLine]) -> Scenario:

@@ -2824,6 +2824,48 @@ def test_the_budget_left_counts_the_waits_for_the_parcels_windows(
     assert budget_short_of_parcels(routing, {"c1": jobs}) == expected
 
 
+def test_the_on_board_skill_is_an_id_for_any_courier_id() -> None:
+    """``on board `` and a courier id of 200 characters made a skill of 209, no id: the
+    re-plan's routing scenario no longer validated (nothing checked it again). It is an id
+    for every courier id, distinct for distinct ids (two long ids sharing their start too),
+    and a re-plan of a courier of a 200-character id carrying two parcels builds a routing
+    scenario that validates, its parcels bound to that courier alone."""
+    from pydantic import TypeAdapter
+
+    from api.tasks.plans import _on_board_skill, replan_preview
+    from scenarios.geo import Id
+    from scenarios.plan import PlannedStop
+
+    ids = ["c1", "c" * 191, "c" * 192, "c" * 200, "c" * 199 + "d", "é" * 200]
+    skills = [_on_board_skill(vehicle_id) for vehicle_id in ids]
+    check = TypeAdapter(Id)
+    assert [check.validate_python(skill) for skill in skills] == skills
+    assert len(set(skills)) == len(ids)
+    assert skills[:2] == ["on board c1", "on board " + "c" * 191]  # short ids: as before
+    long_id = "c" * 200
+    day = _two_parcels_day()
+    day["vehicles"][0]["id"] = long_id
+    scenario = Scenario.model_validate(day)
+    stops = [
+        PlannedStop(
+            order_id=f"o{i}",
+            kind=StopKind.PICKUP,
+            arrival_s=10 * i,
+            start_s=10 * i,
+            departure_s=10 * i,
+        )
+        for i in (1, 2)
+    ]
+    old = Plan(routes=[Route(vehicle_id=long_id, stops=stops)])
+    preview = replan_preview(old, scenario, ReoptimiseCreate(now_s=30), [])
+    assert preview is not None
+    routing = preview[1]
+    again = Scenario.model_validate(routing.model_dump(mode="json"))
+    skill = _on_board_skill(long_id)
+    assert [o.required_skills for o in again.orders] == [[skill], [skill]]
+    assert [skill in v.skills for v in again.vehicles] == [True, False]
+
+
 def test_a_budget_left_that_covers_the_parcels_on_board_is_not_short() -> None:
     """Only a budget left short of the parcels on board lifts it: one that covers them
     (nearest first, travel and service) keeps the courier on its budget and open to new
