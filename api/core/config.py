@@ -98,6 +98,11 @@ class Settings(BaseSettings):
         description="capacity dimensions (capacity_dims) of a routing request, plan scenario "
         "or played scenario (more -> 422)",
     )
+    max_skills: PosInt = Field(
+        default=100,
+        description="skills per vehicle (skills) or order (required_skills) of a routing "
+        "request, plan scenario, re-plan's new orders or played scenario (more -> 422)",
+    )
     max_time_windows: PosInt = Field(
         default=1_000,
         description="time windows per order or pickup, of a routing request, plan scenario, "

@@ -132,6 +132,15 @@ class ServiceMiddleware:
                     )
                     await answer(scope, receive, send_wrapper)
                     return
+                refused = _over_counts(self.ctx, scope, checked.value) if checked.ok else None
+                if refused is not None:  # a list past its cap: before the models read it all
+                    answer = (
+                        await self._replay(scope, state)
+                        or await self._unauthenticated(scope)
+                        or refused
+                    )
+                    await answer(scope, receive, send_wrapper)
+                    return
                 receive = _replay(body, receive)
             await self.app(inner, receive, send_wrapper)
         except asyncio.CancelledError:
@@ -247,6 +256,23 @@ class ServiceMiddleware:
 
 
 #: How JSON writes a NUL character: the only way one can be in a JSON string.
+def _over_counts(ctx: ServiceContext, scope: Scope, body: Any) -> JSONResponse | None:
+    """The 413 or 422 of a POST body whose lists are past their caps, as its endpoint's own
+    checks answer it (:func:`~api.limits.check_body_counts`), else None."""
+    from fastapi import HTTPException
+
+    from api.limits import check_body_counts
+    from scenarios.errors import InputError
+
+    try:
+        check_body_counts(ctx.settings, scope["method"], scope.get("path", ""), body)
+    except InputError as err:
+        return invalid([FieldProblem(field=err.field, reason=err.reason)])
+    except HTTPException as err:
+        return error_response(err.status_code, str(err.detail))
+    return None
+
+
 _NUL_ESCAPE = b"\\u0000"
 
 

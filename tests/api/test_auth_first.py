@@ -36,6 +36,14 @@ def _nul_string() -> bytes:
     return json.dumps({**body, "mode": "sync"}).replace('"o1"', '"o\\u00001"').encode()
 
 
+def _skills_past_their_cap() -> bytes:
+    """A routing body whose courier has 101 skills (``max_skills`` is 100): counted, and
+    refused, before the body's models read it."""
+    body = ROUTES_EXAMPLE["small"]["value"]
+    vehicles = [{**body["scenario"]["vehicles"][0], "skills": [f"s{i}" for i in range(101)]}]
+    return json.dumps({**body, "scenario": {**body["scenario"], "vehicles": vehicles}}).encode()
+
+
 #: bodies refused before the routes (the body middleware) or before the key check (FastAPI
 #: parses the JSON before it resolves the endpoint's dependencies): (name, path, body, header)
 REFUSED_EARLY: list[tuple[str, str, bytes, str]] = [
@@ -44,6 +52,7 @@ REFUSED_EARLY: list[tuple[str, str, bytes, str]] = [
     ("NUL in the Idempotency-Key", "/v1/allocations", _allocation(), "k\x001"),
     ("not JSON", "/v1/allocations", b'{"request": ', "k-1"),
     ("not UTF-8", "/v1/allocations", b'{"request": "\xff"}', "k-1"),
+    ("a list past its cap", "/v1/routes", _skills_past_their_cap(), "k-1"),
 ]
 
 
