@@ -74,7 +74,7 @@ def check_windows_and_breaks(
 
     None was counted: a request of 300,000 windows on one order (or breaks on one
     vehicle) fit in the body limit and held a worker while the solver modelled each one;
-    a million skills on one courier held a synchronous route 17 s past its 1 s limit.
+    a million skills on one courier (10 MB) held a synchronous route of a 1 s limit 10 s.
     """
     if orders is not None:
         most = settings.max_time_windows
@@ -448,7 +448,7 @@ def check_body_counts(settings: Settings, method: str, path: str, body: Any) -> 
     lists past their cap; nothing for any other body (its endpoint checks it, whole).
 
     The checks ran on the validated body only: a body of 60,000 orders (7 MB, under the body
-    limit) was validated whole, 8 s of a worker, before its 413 said 10,000 at most.
+    limit) was validated whole, 2.4 s of a worker, before its 413 said 10,000 at most.
     """
     if method != "POST" or not isinstance(body, dict):
         return
