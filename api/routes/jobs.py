@@ -76,15 +76,19 @@ def encode_cursor(job: Job) -> str:
 
 
 def decode_cursor(cursor: str) -> tuple[dt.datetime, str]:
-    """The creation time and id a cursor names (InputError on ``query.cursor`` if none)."""
+    """The creation time (in UTC) and id a cursor names (InputError on ``query.cursor`` if
+    none). A time with an offset that puts it outside the years 1 to 9999 in UTC (``0001-01-01
+    T00:00:00+14:00``, no cursor of the service's) is none: its conversion failed in the
+    database driver, a 500."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         at, job_id = raw.split(" ")
         created_at = dt.datetime.fromisoformat(at)
-    except (ValueError, UnicodeDecodeError, binascii.Error):
+        if created_at.tzinfo is None or not job_id:
+            raise ValueError(BAD_CURSOR)
+        created_at = created_at.astimezone(dt.UTC)
+    except (ValueError, OverflowError, UnicodeDecodeError, binascii.Error):
         raise InputError("query.cursor", BAD_CURSOR) from None
-    if created_at.tzinfo is None or not job_id:
-        raise InputError("query.cursor", BAD_CURSOR)
     return created_at, job_id
 
 
