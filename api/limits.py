@@ -467,6 +467,8 @@ def check_body_counts(settings: Settings, method: str, path: str, body: Any) -> 
     if path.startswith("/v1/plans/") and path.endswith("/reoptimise"):
         new = _raw_list(body, "new_orders")
         if new is not None:
+            if len(new) > settings.max_orders:  # with the stored plan's, more still
+                check_order_count(settings, len(new), field="new_orders", sync=False)
             check_size(settings, lines=("new_orders", map(_RawItem, new)))
             check_windows_and_breaks(settings, orders=("new_orders", map(_RawItem, new)))
         return

@@ -713,11 +713,12 @@ def test_skills_past_their_cap_are_422_naming_the_list_and_the_setting(
     ]
 
 
-def _past_caps(body: dict[str, Any], where: str, key: str, n: int) -> dict[str, Any]:
-    """``body`` with ``n`` copies of the first item of its ``where.key`` list (orders with
-    ids of their own), the last of them holding a field no model takes."""
+def _past_caps(body: dict[str, Any], where: str | None, key: str, n: int) -> dict[str, Any]:
+    """``body`` with ``n`` copies of the first item of its ``where.key`` list (``key`` of
+    the body itself for None; orders with ids of their own), the last of them holding a
+    field no model takes."""
     out = copy.deepcopy(body)
-    part = out[where]
+    part = out[where] if where is not None else out
     first = part[key][0]
     part[key] = [{**first, "id": f"x{i}"} for i in range(n)]
     part[key][-1]["not_a_field"] = 1
@@ -745,6 +746,15 @@ def _past_caps(body: dict[str, Any], where: str, key: str, n: int) -> dict[str, 
             413,
             "request.orders: 5 orders; at most 3 per request",
         ),
+        (  # counted before the stored plan is looked for: none is
+            "/v1/plans/p-none/reoptimise",
+            {"now_s": 0, "new_orders": [{"id": "n", "location": {"x": 0, "y": 0}}]},
+            None,
+            "new_orders",
+            {"max_orders": 3},
+            413,
+            "new_orders: 5 orders; at most 3 per request",
+        ),
         (
             "/v1/plans",
             PLAN_EXAMPLE["small"]["value"],
@@ -770,7 +780,7 @@ def test_a_list_past_its_cap_is_answered_before_the_body_is_validated(
     make_client: Callable[..., TestClient],
     path: str,
     body: dict[str, Any],
-    where: str,
+    where: str | None,
     key: str,
     cap: dict[str, int],
     status: int,
