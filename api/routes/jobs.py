@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import re
 from collections.abc import Sequence
 from typing import Annotated, get_args
 
@@ -152,6 +153,10 @@ def page_query(
 
 
 #: the query parameters of ``GET /v1/jobs``
+#: a whole number of the listing's query (``limit``, ``offset``): ASCII digits only
+_DIGITS = re.compile(r"[0-9]+")
+#: why another one is refused (pydantic's words for ``limit=abc``)
+NOT_AN_INTEGER = "Input should be a valid integer, unable to parse string as an integer"
 _LIST_PARAMS = frozenset({"status", "kind", "limit", "offset", "cursor"})
 #: the query parameters that may be given more than once (their values are or-ed)
 _REPEATABLE_PARAMS = frozenset({"status"})
@@ -228,6 +233,12 @@ def list_jobs(
                 f"query.{name}",
                 f"given more than once, with different values ({shown}); give it once",
             )
+    for name in ("limit", "offset"):
+        for value in request.query_params.getlist(name):
+            # pydantic reads a query string as Python's int() does: "1_0" as 10, "+1" and
+            # " 1" as 1; digits alone are a number here, as in a JSON body
+            if not _DIGITS.fullmatch(value):
+                raise InputError(f"query.{name}", NOT_AN_INTEGER)
     statuses = parse_statuses(status) if status is not None else []
     if kind is not None and kind not in ctx.registry:  # a typo listed nothing, as if no jobs
         known = ", ".join(sorted(ctx.registry.specs))

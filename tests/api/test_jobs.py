@@ -529,6 +529,26 @@ def test_pages_walked_by_cursor_neither_repeat_nor_skip_a_job_as_jobs_are_added(
     assert cursor is None
 
 
+@pytest.mark.shares_service
+@pytest.mark.parametrize(
+    "query", ["limit=1_0", "limit=+1", "limit=%201", "offset=0_0", "offset=-0"]
+)
+def test_a_page_size_or_offset_not_in_digits_is_a_422_naming_it(
+    client: TestClient, keys: dict[str, dict[str, str]], query: str
+) -> None:
+    """``limit=1_0`` was read as 10 and ``limit=+1``, ``limit= 1`` as 1 (Python's ``int()``
+    reading the query string), where a number in a body refuses any string."""
+    answer = client.get(f"/v1/jobs?{query}", headers=keys["admin"])
+    assert answer.status_code == 422, answer.text
+    name = query.split("=")[0]
+    assert answer.json()["detail"] == [
+        {
+            "field": f"query.{name}",
+            "reason": "Input should be a valid integer, unable to parse string as an integer",
+        }
+    ]
+
+
 #: cursors of a time outside the years 1 to 9999 in UTC (its offset takes it past them):
 #: their conversion failed in the database driver, a 500
 OUT_OF_RANGE_CURSORS = tuple(
