@@ -110,14 +110,14 @@ def test_the_shipped_model_plays_its_stored_benchmark_day() -> None:
     no courier can take and which waits without the network (93 decisions of
     `model:standard` on day 3).
 
-    The stored row is session 58's re-run, after session 51's capacity fix (a courier's
+    Session 58's row was a re-run, after session 51's capacity fix (a courier's
     committed delivery no longer counts as on board for its whole route when quoting:
     docs/rl.md, "Rows that predate the capacity fix"), which moved the day from 89,478.16
-    and 88,518.03 cents. The table was made under twin version 9 (its header says so; it has
-    not been re-run since): twin version 10 loses the parcel of an order no courier collected
-    by its node's closing for good then, where version 9 kept it waiting until the horizon's
-    end, and the plain model's day 3 costs 134.03 cents less so. The stored row is checked
-    against version 9's play, the play itself against the current twin's."""
+    and 88,518.03 cents. Twin version 10 loses the parcel of an order no courier collected by
+    its node's closing for good then, where version 9 kept it waiting until the horizon's end:
+    the plain model's day 3 costs 134.03 cents less so (82,856.34 under version 9, session 75's
+    row). The table was re-run under twin version 11 in session 79: the stored row is the
+    current twin's play."""
     import csv
     from pathlib import Path
 
@@ -129,10 +129,9 @@ def test_the_shipped_model_plays_its_stored_benchmark_day() -> None:
     world = compile_world(standard_scenario())
     # closed until it opens and from its closing on, nothing in between
     assert all(all(a == 0 or math.isinf(b) for a, b in n.closed) for n in world.nodes)
-    version_9 = {"model:standard": 83816.46418094929, "model-plain:standard": 82856.33714290608}
     now = {"model:standard": 83816.46418094929, "model-plain:standard": 82722.30353826855}
     for policy in ("model:standard", "model-plain:standard"):
-        assert stored[policy] == pytest.approx(version_9[policy], abs=0.01)
+        assert stored[policy] == pytest.approx(now[policy], abs=0.01)
         assert simulate(world, None, policy, seed=3).metrics["cost_cents"] == now[policy]
 
 
