@@ -267,7 +267,7 @@ STEPS: tuple[Step, ...] = (
             "--hindsight-seeds",
             "1..15",
             "--workers",
-            "1",
+            "2",
             "--hindsight-iterations",
             "4500,900",
             "--hindsight-search-iterations",
