@@ -201,17 +201,17 @@ def check_arrivals(settings: Settings, scenario: Scenario, *, field: str) -> Non
         )
 
 
-def check_played_scenario(settings: Settings, scenario: Scenario, *, field: str) -> None:
-    """422/413 for a scenario the twin plays in a job: fields a remote caller may not use,
-    more orders than a job may hold, or more arrivals (see :func:`check_arrivals`), or no
-    orders and no arrivals at all; more nodes, order lines or vehicles than a request may
-    hold, or capacity dimensions than a scenario may (:func:`check_size`, before anything
-    walks them), more time windows per order or breaks per vehicle
-    (:func:`check_windows_and_breaks`)."""
+def check_scenario_lists(
+    settings: Settings, scenario: Scenario, *, field: str, nodes_and_lines: bool = True
+) -> None:
+    """422 naming the field when ``scenario`` holds more nodes, order lines, vehicles or
+    capacity dimensions (:func:`check_size`), or more time windows per order or breaks per
+    vehicle (:func:`check_windows_and_breaks`), than the service takes; ``nodes_and_lines``
+    False leaves its nodes and order lines to the caller's own checks."""
     check_size(
         settings,
-        nodes=(f"{field}.nodes", len(scenario.nodes)),
-        lines=(f"{field}.orders", scenario.orders),
+        nodes=(f"{field}.nodes", len(scenario.nodes)) if nodes_and_lines else None,
+        lines=(f"{field}.orders", scenario.orders) if nodes_and_lines else None,
         vehicles=(f"{field}.vehicles", len(scenario.vehicles)),
         capacity_dims=(f"{field}.capacity_dims", len(scenario.capacity_dims)),
     )
@@ -220,6 +220,16 @@ def check_played_scenario(settings: Settings, scenario: Scenario, *, field: str)
         orders=(f"{field}.orders", scenario.orders),
         vehicles=(f"{field}.vehicles", scenario.vehicles),
     )
+
+
+def check_played_scenario(settings: Settings, scenario: Scenario, *, field: str) -> None:
+    """422/413 for a scenario the twin plays in a job: fields a remote caller may not use,
+    more orders than a job may hold, or more arrivals (see :func:`check_arrivals`), or no
+    orders and no arrivals at all; more nodes, order lines or vehicles than a request may
+    hold, or capacity dimensions than a scenario may (:func:`check_size`, before anything
+    walks them), more time windows per order or breaks per vehicle
+    (:func:`check_windows_and_breaks`)."""
+    check_scenario_lists(settings, scenario, field=field)
     if scenario.arrivals is not None:  # drawn by the twin as orders
         check_windows_and_breaks(
             settings, orders=(f"{field}.arrivals.templates", scenario.arrivals.templates)

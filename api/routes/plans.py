@@ -29,6 +29,7 @@ from api.limits import (
     check_orders,
     check_replications,
     check_scenario,
+    check_scenario_lists,
     check_size,
     check_time_limit,
     check_twin_input,
@@ -154,18 +155,8 @@ def create_plan(
     explanations per order and per route; it is stored (``plan_id``) for re-optimisation.
     """
     settings = ctx.settings
-    check_size(  # before the checks that walk them (the ids' clashes, the routing range)
-        settings,
-        nodes=("scenario.nodes", len(body.scenario.nodes)),
-        lines=("scenario.orders", body.scenario.orders),
-        vehicles=("scenario.vehicles", len(body.scenario.vehicles)),
-        capacity_dims=("scenario.capacity_dims", len(body.scenario.capacity_dims)),
-    )
-    check_windows_and_breaks(
-        settings,
-        orders=("scenario.orders", body.scenario.orders),
-        vehicles=("scenario.vehicles", body.scenario.vehicles),
-    )
+    # before the checks that walk them (the ids' clashes, the routing range)
+    check_scenario_lists(settings, body.scenario, field="scenario")
     check_scenario(body.scenario, field="scenario")
     node_ids = [n.id for n in body.scenario.nodes]
     node_clash = node_id_clash(node_ids)

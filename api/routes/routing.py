@@ -20,9 +20,8 @@ from api.limits import (
     check_orders,
     check_routing_range,
     check_scenario,
-    check_size,
+    check_scenario_lists,
     check_time_limit,
-    check_windows_and_breaks,
     wants_sync,
 )
 from api.routes.answers import public_answer
@@ -67,16 +66,7 @@ def create_routes(
     limit_s = body.params.time_limit_s
     check_time_limit(settings, limit_s, field="params.time_limit_s")
     # before the checks that build the routing problem (check_routing_range)
-    check_size(
-        settings,
-        vehicles=("scenario.vehicles", len(body.scenario.vehicles)),
-        capacity_dims=("scenario.capacity_dims", len(body.scenario.capacity_dims)),
-    )
-    check_windows_and_breaks(
-        settings,
-        orders=("scenario.orders", body.scenario.orders),
-        vehicles=("scenario.vehicles", body.scenario.vehicles),
-    )
+    check_scenario_lists(settings, body.scenario, field="scenario", nodes_and_lines=False)
     check_scenario(body.scenario, field="scenario")
     check_initial_plan(body.params, body.scenario, field="params")
     check_engine(body.params, body.scenario, field="params")
