@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -475,3 +476,24 @@ def test_a_list_printed_into_a_closed_pipe_ends_quietly() -> None:
     script = REPO / "benchmarks" / "run_all.py"
     code, err = run_with_stdout_closed([sys.executable, str(script), "--list", "--extras"])
     assert (code, err) == (EXIT_CLOSED_STDOUT, "")
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_a_list_printed_onto_a_full_disk_is_one_error_line() -> None:
+    """``run_all.py --list > /dev/full`` was an OSError traceback: one error line, exit 1."""
+    from scenarios.pipes import EXIT_STDOUT_UNWRITABLE
+
+    script = REPO / "benchmarks" / "run_all.py"
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(
+            [sys.executable, str(script), "--list"],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=REPO,
+            timeout=120,
+        )
+    assert (done.returncode, done.stderr) == (
+        EXIT_STDOUT_UNWRITABLE,
+        "error: standard output: No space left on device\n",
+    )

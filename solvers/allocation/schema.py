@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
 from typing import Any
 
 from solvers.allocation.params import AllocationParams
@@ -164,11 +162,14 @@ def main(argv: list[str] | None = None) -> None:
         text = json.dumps(schemas(), indent=1, sort_keys=True)
     else:
         text = schema_markdown()
+    from scenarios.pipes import quiet_exit, stdout_closed, write_stdout
+
     try:
-        print(text, flush=True)
-    except BrokenPipeError:  # the reader stopped early (``| head``): not an error
-        # no second error when Python flushes stdout at exit
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        write_stdout(text + "\n")  # a full disk: one error line, exit 1
+    except BrokenPipeError:  # the reader stopped early (``| head``): exit 1 quietly, as
+        if not stdout_closed():  # every other command does (it exited 0 until session 80)
+            raise
+        raise quiet_exit() from None
 
 
 if __name__ == "__main__":

@@ -120,19 +120,36 @@ def test_schema_module_prints_each_form(capsys: pytest.CaptureFixture[str]) -> N
     assert capsys.readouterr().out == schema_markdown() + "\n"
 
 
-def test_schema_printed_into_a_pipe_closed_early_is_no_traceback() -> None:
-    """``python -m solvers.allocation.schema | head`` printed a BrokenPipeError traceback."""
-    with subprocess.Popen(
-        [sys.executable, "-m", "solvers.allocation.schema"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        cwd=REPO,
-    ) as proc:
-        assert proc.stdout is not None and proc.stderr is not None
-        proc.stdout.close()  # the reader has gone before the schema is written
-        err = proc.stderr.read().decode()
-        assert proc.wait(timeout=60) == 0
-    assert "Traceback" not in err and "BrokenPipe" not in err
+def test_schema_printed_into_a_pipe_closed_early_ends_as_every_command_does() -> None:
+    """``python -m solvers.allocation.schema | head`` printed a BrokenPipeError traceback;
+    then it exited 0 where every other command exits 1 (:mod:`scenarios.pipes`): no line,
+    exit 1, as ``dispatchlab`` and the benchmark scripts."""
+    from scenarios.pipes import EXIT_CLOSED_STDOUT
+    from tests.scripts import run_with_stdout_closed
+
+    code, err = run_with_stdout_closed([sys.executable, "-m", "solvers.allocation.schema"])
+    assert (code, err) == (EXIT_CLOSED_STDOUT, "")
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_schema_printed_onto_a_full_disk_is_one_error_line() -> None:
+    """``python -m solvers.allocation.schema > /dev/full`` was an OSError traceback: one
+    error line, exit 1, as ``run_all.py --list``."""
+    from scenarios.pipes import EXIT_STDOUT_UNWRITABLE
+
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(
+            [sys.executable, "-m", "solvers.allocation.schema"],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=REPO,
+            timeout=120,
+        )
+    assert (done.returncode, done.stderr) == (
+        EXIT_STDOUT_UNWRITABLE,
+        "error: standard output: No space left on device\n",
+    )
 
 
 def test_bad_input_raises_as_the_doc_says(tmp_path: Path) -> None:
