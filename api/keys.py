@@ -7,6 +7,7 @@ import datetime as dt
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from api.core.errors import shown_id
 from api.core.security import MAX_GRACE_S, Role, generate_key, hash_key
 from api.db.models import ApiKey, utcnow
 
@@ -70,8 +71,8 @@ def rotate_key(
     if not is_live(old, now):
         ended = "revoked" if old.revoked_at is not None else "expired"
         raise KeyNotRotatable(
-            f"key {key_id!r} is {ended}: rotate a live key of its account "
-            f"({old.account_id!r}), or make a new key"
+            f"key {shown_id(key_id)!r} is {ended}: rotate a live key of its account "
+            f"({shown_id(old.account_id)!r}), or make a new key"
         )
     key, new_id = generate_key()
     row = ApiKey(

@@ -23,6 +23,16 @@ from scenarios.errors import InputError, error_location, field_path
 log = logging.getLogger("api")
 
 
+#: The most characters of an id an error answer echoes (a 404 echoed a 5,000-character id whole)
+SHOWN_ID_CHARS = 64
+
+
+def shown_id(value: str) -> str:
+    """An id as a 404 or 409 names it: whole up to :data:`SHOWN_ID_CHARS` characters, else
+    its first ones and ``...``."""
+    return value if len(value) <= SHOWN_ID_CHARS else value[:SHOWN_ID_CHARS] + "..."
+
+
 class FieldProblem(BaseModel):
     """One bad field: its dotted path from the request root and the reason."""
 

@@ -18,7 +18,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import String
 
 from api.context import ServiceContext
-from api.core.errors import ERROR_RESPONSES
+from api.core.errors import ERROR_RESPONSES, shown_id
 from api.db.models import Job
 from api.deps import CtxDep, Principal, PrincipalDep, SessionDep
 from api.schemas.common import JobPublic, JobsPublic, JobStatus
@@ -62,7 +62,7 @@ def load_job(session: SessionDep, job_id: str, principal: Principal, ctx: Servic
     settled(ctx, job_id)
     job = session.get(Job, job_id)
     if job is None or not principal.owns(job.key_id):
-        raise HTTPException(404, f"no job {job_id!r}")
+        raise HTTPException(404, f"no job {shown_id(job_id)!r}")
     return job
 
 
@@ -279,11 +279,11 @@ def cancel_job(job_id: str, session: SessionDep, principal: PrincipalDep, ctx: C
     if job.status == "cancelled":
         return job_public(job)
     if job.status in {"done", "failed"}:
-        raise HTTPException(409, f"job {job_id} already finished ({job.status})")
+        raise HTTPException(409, f"job {shown_id(job_id)} already finished ({job.status})")
     if job.mode == "sync":
         raise HTTPException(409, "a synchronous solve cannot be cancelled")
     assert ctx.jobs is not None
     job = ctx.jobs.cancel(session, job)
     if job.status in {"done", "failed"}:  # it ended since it was read: nothing was cancelled
-        raise HTTPException(409, f"job {job_id} already finished ({job.status})")
+        raise HTTPException(409, f"job {shown_id(job_id)} already finished ({job.status})")
     return job_public(job)

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, HTTPException
 
 from api import keys
-from api.core.errors import ERROR_RESPONSES
+from api.core.errors import ERROR_RESPONSES, shown_id
 from api.deps import AdminDep, CtxDep, SessionDep
 from api.schemas.common import (
     KeyCreate,
@@ -40,7 +40,7 @@ def revoke_key(key_id: str, session: SessionDep, ctx: CtxDep, _admin: AdminDep) 
     """Revoke a key; requests with it get 401 from now on."""
     row = keys.revoke_key(session, key_id)
     if row is None:
-        raise HTTPException(404, f"no key {key_id!r}")
+        raise HTTPException(404, f"no key {shown_id(key_id)!r}")
     ctx.key_cache.clear()
     return KeyPublic.model_validate(row)
 
@@ -62,7 +62,7 @@ def rotate_key(
     except keys.KeyNotRotatable as err:
         raise HTTPException(409, str(err)) from None
     if made is None:
-        raise HTTPException(404, f"no key {key_id!r}")
+        raise HTTPException(404, f"no key {shown_id(key_id)!r}")
     key, row, old = made
     ctx.key_cache.clear()
     return KeyRotated(

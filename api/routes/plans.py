@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from api.core.errors import ERROR_RESPONSES
+from api.core.errors import ERROR_RESPONSES, shown_id
 from api.db.models import Job, PlanRecord, utcnow
 from api.deps import CtxDep, IdempotencyKeyHeader, OmsDep, Principal, SessionDep
 from api.examples import PLAN_EXAMPLE, REOPTIMISE_EXAMPLE
@@ -92,7 +92,7 @@ JOB_GRACE_S = 300.0
 def _load(session: SessionDep, plan_id: str, principal: Principal) -> PlanRecord:
     record = session.get(PlanRecord, plan_id)
     if record is None or not principal.owns(record.key_id):
-        raise HTTPException(404, f"no plan {plan_id!r}")
+        raise HTTPException(404, f"no plan {shown_id(plan_id)!r}")
     return record
 
 
@@ -610,6 +610,7 @@ def _latest_conflict(session: Session, record: PlanRecord, now: dt.datetime) -> 
     job_id, child = record.latest_job_id, record.latest_plan_id
     if job_id is None:
         return None
+    # the ids named are the service's own (new_id), never a caller's: named whole
     head = f"plan {record.id} has an if_latest re-plan already"
     if child is not None and session.get(PlanRecord, child) is not None:
         return f"{head}: plan {child} (job {job_id}) is the latest; re-plan that plan instead"
@@ -644,7 +645,7 @@ def claim_latest(session: Session, plan_id: str, job_id: str, child_id: str) -> 
         session.rollback()
         record = session.get(PlanRecord, plan_id, populate_existing=True)
         if record is None:
-            raise HTTPException(404, f"no plan {plan_id!r}")
+            raise HTTPException(404, f"no plan {shown_id(plan_id)!r}")
         now = utcnow()
         conflict = _latest_conflict(session, record, now)
         if conflict is not None:
@@ -664,7 +665,9 @@ def claim_latest(session: Session, plan_id: str, job_id: str, child_id: str) -> 
         session.commit()
         if changed.rowcount == 1:  # type: ignore[attr-defined]
             return functools.partial(_give_back, session, plan_id, job_id)
-    raise HTTPException(409, f"plan {plan_id} is being re-planned by others; retry shortly")
+    raise HTTPException(
+        409, f"plan {shown_id(plan_id)} is being re-planned by others; retry shortly"
+    )
 
 
 def _give_back(session: Session, plan_id: str, job_id: str) -> None:

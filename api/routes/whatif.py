@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
 from api.core.config import Settings
-from api.core.errors import ERROR_RESPONSES
+from api.core.errors import ERROR_RESPONSES, shown_id
 from api.deps import CtxDep, IdempotencyKeyHeader, PlannerDep, PrincipalDep, SessionDep
 from api.examples import WHATIF_EXAMPLE
 from api.fastpath import BodyRoute
@@ -109,12 +109,14 @@ def whatif_report(job_id: str, session: SessionDep, principal: PrincipalDep, ctx
     """The study's page: KPI plots with CIs, paired differences, the whole table (HTML)."""
     job = load_job(session, job_id, principal, ctx)
     if job.kind != "whatif":
-        raise HTTPException(404, f"job {job_id!r} is a {job.kind} job, not a what-if study")
+        raise HTTPException(
+            404, f"job {shown_id(job_id)!r} is a {job.kind} job, not a what-if study"
+        )
     if job.status != "done" or not job.result:
         # a failed or cancelled study never gets one: "once the study is done" had a planner wait
         later = job.status in ("queued", "running")
         reason = "its report exists once the study is done" if later else "run the study again"
-        raise HTTPException(409, f"job {job_id} is {job.status}: {reason}")
+        raise HTTPException(409, f"job {shown_id(job_id)} is {job.status}: {reason}")
     with _DRAWING:  # a page drawn before: the result is read and the plots drawn once
         page = _PAGES.get(job_id)
         if page is None:
@@ -138,8 +140,8 @@ def _draw(job_id: str, stored: dict[str, Any]) -> str:
     if result is None or not result.samples or result.seed is None:
         raise HTTPException(
             409,
-            f"job {job_id}'s result was stored before reports kept each replication's KPIs; "
-            "run the study again for its report",
+            f"job {shown_id(job_id)}'s result was stored before reports kept each replication's "
+            "KPIs; run the study again for its report",
         )
     sweep = SweepResult.from_records(
         base=result.base,

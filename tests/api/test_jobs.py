@@ -1330,3 +1330,31 @@ def test_a_process_dying_by_a_signal_writes_no_end_of_the_runs_it_kills(
     body = client.get(f"/v1/jobs/{job_id}", headers=keys["admin"]).json()
     assert body["status"] == "running" and body["error"] is None, body
     assert client.get(f"/v1/jobs/{queued}", headers=keys["admin"]).json()["status"] == "queued"
+
+
+@pytest.mark.shares_service
+def test_a_404_names_at_most_the_first_64_characters_of_the_id(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    """A 404 echoed the whole requested id: a 5,000-character id came back whole. Every
+    404 naming an id names its first 64 characters and ``...``; a short id whole."""
+    long_id = "x" * 5000
+    shown = "'" + "x" * 64 + "...'"
+    admin, oms = keys["admin"], keys["oms"]
+    asked = [
+        ("GET", f"/v1/jobs/{long_id}", oms, f"no job {shown}"),
+        ("DELETE", f"/v1/jobs/{long_id}", oms, f"no job {shown}"),
+        ("GET", f"/v1/whatif/{long_id}/report", oms, f"no job {shown}"),
+        ("GET", f"/v1/plans/{long_id}", oms, f"no plan {shown}"),
+        ("DELETE", f"/v1/keys/{long_id}", admin, f"no key {shown}"),
+        ("POST", f"/v1/keys/{long_id}/rotate", admin, f"no key {shown}"),
+        ("GET", "/v1/jobs/nope", oms, "no job 'nope'"),
+        ("GET", "/v1/plans/" + "p" * 64, oms, f"no plan '{'p' * 64}'"),
+    ]
+    for method, path, headers, message in asked:
+        answer = client.request(method, path, headers=headers)
+        assert answer.status_code == 404, (method, path[:80], answer.text[:200])
+        assert answer.json()["message"] == message, (method, path[:80])
+    replan = client.post(f"/v1/plans/{long_id}/reoptimise", json={"now_s": 0}, headers=oms)
+    assert replan.status_code == 404, replan.text[:200]
+    assert replan.json()["message"] == f"no plan {shown}"
