@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import hashlib
 import re
 from collections.abc import Sequence
 from typing import Annotated, get_args
@@ -70,27 +71,53 @@ def load_job(session: SessionDep, job_id: str, principal: Principal, ctx: Servic
 BAD_CURSOR = "not a cursor of this listing; pass next_cursor as it was given"
 
 
-def encode_cursor(job: Job) -> str:
-    """The cursor of the page after ``job``: its creation time and id (opaque to clients)."""
-    raw = f"{job.created_at.astimezone(dt.UTC).isoformat()} {job.id}"
+def encode_cursor(job: Job, filters: str) -> str:
+    """The cursor of the page after ``job``: its creation time and id, and the listing's
+    ``filters`` (:func:`filters_tag`) it was made for (opaque to clients)."""
+    raw = f"{job.created_at.astimezone(dt.UTC).isoformat()} {job.id} {filters}"
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> tuple[dt.datetime, str]:
+def decode_cursor(cursor: str, filters: str) -> tuple[dt.datetime, str]:
     """The creation time (in UTC) and id a cursor names (InputError on ``query.cursor`` if
-    none). A time with an offset that puts it outside the years 1 to 9999 in UTC (``0001-01-01
+    none, or if it was made for a listing of other ``filters``, :func:`filters_tag`). A time
+    with an offset that puts it outside the years 1 to 9999 in UTC (``0001-01-01
     T00:00:00+14:00``, no cursor of the service's) is none: its conversion failed in the
-    database driver, a 500."""
+    database driver, a 500. A cursor made before session 80 names no filters: it is taken
+    for any (a walk begun before the upgrade goes on)."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        at, job_id = raw.split(" ")
+        at, job_id, *made_for = raw.split(" ")
         created_at = dt.datetime.fromisoformat(at)
-        if created_at.tzinfo is None or not job_id:
+        if created_at.tzinfo is None or not job_id or len(made_for) > 1:
             raise ValueError(BAD_CURSOR)
         created_at = created_at.astimezone(dt.UTC)
     except (ValueError, OverflowError, UnicodeDecodeError, binascii.Error):
         raise InputError("query.cursor", BAD_CURSOR) from None
+    if made_for and made_for[0] != filters:
+        raise InputError("query.cursor", OTHER_FILTERS)
     return created_at, job_id
+
+
+#: why a cursor made for a listing of other filters is refused (it was taken silently: a
+#: ``status=failed`` walk went on with a cursor of the unfiltered listing, or the reverse)
+OTHER_FILTERS = (
+    "this cursor belongs to a listing with other filters (status, kind): pass it with the "
+    "filters of the page that gave it, or list from the first page without a cursor"
+)
+
+
+def filters_tag(statuses: Sequence[str], kind: str | None) -> str:
+    """What a cursor carries of the listing's filters: a digest of its statuses (as a set;
+    all of them is no filter) and its kind, so that a cursor is taken only by the listing
+    it was made for."""
+    wanted = sorted(set(statuses)) if set(statuses) != set(_STATUSES) else []
+    text = f"{','.join(wanted)}|{kind or ''}"
+    return hashlib.sha256(text.encode()).hexdigest()[:_FILTERS_TAG_CHARS]
+
+
+#: the characters of a cursor's filters digest (a cursor is at most 200 characters)
+_FILTERS_TAG_CHARS = 16
 
 
 class plan_id_of(FunctionElement[str]):  # noqa: N801 (an SQL function's name)
@@ -210,7 +237,8 @@ def list_jobs(
 
     ``offset`` pages shift as jobs are added (a job is listed again on the next page); the
     ``next_cursor`` of a page, passed as ``cursor``, gives the jobs listed after its last
-    one, however many were added since (``count`` is of every job the filters match).
+    one, however many were added since (``count`` is of every job the filters match); a
+    cursor is taken only with the filters of the page that gave it (a 422 otherwise).
     ``status`` may name several statuses (repeated, or comma-separated): a job in any of them
     is listed.
 
@@ -243,7 +271,8 @@ def list_jobs(
     if kind is not None and kind not in ctx.registry:  # a typo listed nothing, as if no jobs
         known = ", ".join(sorted(ctx.registry.specs))
         raise InputError("query.kind", f"unknown job kind {kind!r}; one of {known}")
-    after = decode_cursor(cursor) if cursor is not None else None
+    filters = filters_tag(statuses, kind)
+    after = decode_cursor(cursor, filters) if cursor is not None else None
     settled(ctx)
     where: list[ColumnElement[bool]] = []
     if principal.account is not None and principal.role != "admin":
@@ -257,7 +286,7 @@ def list_jobs(
     count = session.scalar(select(func.count()).select_from(Job).where(*where)) or 0
     page = session.execute(page_query(where, offset=offset, limit=limit, after=after)).all()
     data = [job_public(job, with_result=False, plan_id=plan) for job, plan in page]
-    next_cursor = encode_cursor(page[-1][0]) if len(page) == limit else None
+    next_cursor = encode_cursor(page[-1][0], filters) if len(page) == limit else None
     return JobsPublic(data=data, count=int(count), next_cursor=next_cursor)
 
 

@@ -1358,3 +1358,66 @@ def test_a_404_names_at_most_the_first_64_characters_of_the_id(
     replan = client.post(f"/v1/plans/{long_id}/reoptimise", json={"now_s": 0}, headers=oms)
     assert replan.status_code == 404, replan.text[:200]
     assert replan.json()["message"] == f"no plan {shown}"
+
+
+@pytest.mark.shares_service
+def test_a_cursor_is_taken_only_by_the_listing_it_was_made_for(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    """A ``status`` filter given with a cursor of a page listed with another filter (or none)
+    was taken silently: the walk went on under filters its pages were not made for. The
+    cursor carries its listing's filters: another listing refuses it (422 on
+    ``query.cursor``), its own takes it (statuses as a set: order and repeats aside)."""
+    from api.core.security import split_key
+
+    ctx = _ctx(client)
+    assert ctx.sessions is not None
+    key_id = split_key(keys["oms"]["X-API-Key"])
+    with ctx.sessions.begin() as session:
+        for k in range(3):
+            session.add(_done_job(f"cursor-filter-{k}", key_id, utcnow()))
+    headers = keys["oms"]
+
+    def cursor_of(params: dict[str, Any]) -> str:
+        page = client.get("/v1/jobs", headers=headers, params={**params, "limit": 1})
+        assert page.status_code == 200, page.text
+        cursor: str = page.json()["next_cursor"]
+        assert cursor is not None
+        return cursor
+
+    other = (
+        "this cursor belongs to a listing with other filters (status, kind): pass it with the "
+        "filters of the page that gave it, or list from the first page without a cursor"
+    )
+    listings: list[dict[str, Any]] = [
+        {},
+        {"status": "done"},
+        {"status": "done,failed"},
+        {"kind": "routes"},
+        {"status": "done", "kind": "routes"},
+    ]
+    for made_for in listings[:3]:
+        cursor = cursor_of(made_for)
+        for given in listings:
+            answer = client.get(
+                "/v1/jobs", headers=headers, params={**given, "cursor": cursor, "limit": 1}
+            )
+            if given == made_for:
+                assert answer.status_code == 200, (made_for, given, answer.text)
+                continue
+            assert answer.status_code == 422, (made_for, given, answer.text)
+            assert answer.json()["detail"] == [{"field": "query.cursor", "reason": other}]
+    # the same set of statuses, in another order or repeated, is the same listing
+    cursor = cursor_of({"status": "done,failed"})
+    for same in ("failed,done", ["failed", "done", "done"]):
+        answer = client.get(
+            "/v1/jobs", headers=headers, params={"status": same, "cursor": cursor, "limit": 1}
+        )
+        assert answer.status_code == 200, (same, answer.text)
+    # a cursor made before session 80 names no filters: taken by any listing, as it was
+    legacy = base64.urlsafe_b64encode(f"{utcnow().isoformat()} cursor-filter-2".encode())
+    for given in listings:
+        answer = client.get(
+            "/v1/jobs", headers=headers, params={**given, "cursor": legacy.decode(), "limit": 1}
+        )
+        assert answer.status_code == 200, (given, answer.text)
