@@ -342,6 +342,7 @@ def _check_changes(record: PlanRecord, body: ReoptimiseCreate) -> None:
                 raise stored_plan_error(what, field_path(loc), reason) from None
             raise stored_plan_error(_stored_item(scenario, loc), field_path(loc), reason) from None
         raise
+    _check_reserved_skills(scenario, replanned)
     travel = replanned.travel
     end_s = replanned.horizon.end_s
     if body.now_s > end_s:  # the re-plan's diagnosis named arrivals before now_s
@@ -370,6 +371,24 @@ def _check_changes(record: PlanRecord, body: ReoptimiseCreate) -> None:
         problem = travel.check_location(position.location)
         if problem is not None:
             raise InputError(f"courier_positions.{i}.location", problem)
+
+
+def _check_reserved_skills(scenario: dict[str, Any], replanned: Scenario) -> None:
+    """422 for a skill the planners reserve (:func:`~scenarios.skills.reserved_skill`) in a
+    new order (``new_orders.{i}.required_skills.{k}``) or in the stored scenario (``scenario``,
+    a plan stored before session 80 took one): a courier given ``on board c2`` delivered
+    courier c2's parcels on board."""
+    from scenarios.skills import reserved_skills
+
+    n_old = len(scenario.get("orders", []))
+    for loc, reason in reserved_skills(replanned):
+        if loc[0] == "orders" and isinstance(loc[1], int) and loc[1] >= n_old:
+            raise InputError(field_path(("new_orders", loc[1] - n_old, *loc[2:])), reason)
+        if loc[0] == "orders" and isinstance(loc[1], int):
+            what: str | None = f"order {scenario['orders'][loc[1]].get('id')!r}"
+        else:
+            what = _stored_item(scenario, loc)
+        raise stored_plan_error(what, field_path(loc), reason)
 
 
 def _stored_item(scenario: dict[str, Any], loc: tuple[int | str, ...]) -> str | None:

@@ -47,6 +47,7 @@ from scenarios.saved import (
     saved_context,
     validate_saved,
 )
+from scenarios.skills import NEW_WORK_SKILL, ON_BOARD_PREFIX  # no scenario may hold them
 from solvers.allocation.request import AllocationCosts, AllocationRules
 from solvers.allocation.result import Unfilled
 
@@ -499,11 +500,6 @@ def _used_up(field: str, budget: int, used: int, what: str) -> str:
     if budget <= 1:  # stored so by an earlier re-plan that found it used up
         return f"{field} used up by an earlier re-plan"
     return f"{field} {budget} {unit}, {used} {what}"
-
-
-#: The skill every courier job but a parcel on board needs, when a courier is over budget,
-#: and every courier within its budget has (:func:`replan_jobs`).
-NEW_WORK_SKILL = "a courier within its route budget"
 
 
 def over_budget_diagnosis(
@@ -1108,8 +1104,6 @@ def mark_on_board(plan: Plan, routing: Scenario, picked_by: dict[str, str]) -> P
     return plan.model_copy(update={"unassigned": unassigned})
 
 
-#: The start of the skill only one courier has (:func:`_on_board_skill`).
-ON_BOARD_PREFIX = "on board "
 #: The length of the SHA-256 digest (hex) that ends the skill of a long courier id.
 _DIGEST_CHARS = 64
 

@@ -77,6 +77,7 @@ import numpy as np
 from scenarios.geo import Location, TimeWindow
 from scenarios.model import Break, Order, PickupSpec, Scenario, Vehicle
 from scenarios.plan import Plan, PlannedStop, Route, StopKind
+from scenarios.skills import TWIN_ON_BOARD_PREFIX
 from scenarios.travel import MatrixTravel
 from simulation.decisions import (
     Action,
@@ -118,7 +119,7 @@ REOPT_CAP_S = 120.0
 
 def courier_skill(c: int) -> str:
     """The skill that binds an order on board to courier ``c``'s vehicle."""
-    return f"reopt.on-board.{c}"
+    return f"{TWIN_ON_BOARD_PREFIX}{c}"  # reserved: no scenario may hold it
 
 
 def travel_at(world: World, used: dict[int, Location], t: float) -> MatrixTravel:

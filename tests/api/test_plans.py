@@ -2886,3 +2886,101 @@ def test_a_budget_left_that_covers_the_parcels_on_board_is_not_short() -> None:
         assert {k: v.split(" ")[0] for k, v in short.items()} == expected, short
     assert budget_short_of_parcels(scenario, {"c2": jobs}) == {}  # c2 has no budget
     assert budget_short_of_parcels(scenario, {"c1": jobs}, skip={"c1"}) == {}
+
+
+#: why each reserved skill is refused (:func:`scenarios.skills.reserved_skill`)
+_ON_BOARD_REASON = (
+    "a skill starting 'on board ' is reserved: a re-plan gives it to the courier a parcel "
+    "is on board of, so that no other courier delivers it"
+)
+_NEW_WORK_REASON = (
+    "'a courier within its route budget' is a reserved skill: a re-plan gives it to the "
+    "couriers within their route budget, so that one over it takes no new work"
+)
+_TWIN_REASON = (
+    "a skill starting 'reopt.on-board.' is reserved: the twin's re-optimising policy gives "
+    "it to the courier a parcel is on board of"
+)
+
+
+@pytest.mark.shares_service
+def test_a_skill_the_planners_reserve_is_a_422_naming_it(
+    client: TestClient, keys: dict[str, dict[str, str]], made: dict[str, Any]
+) -> None:
+    """A re-plan binds a parcel on board to its courier c1 with the skill ``on board c1``:
+    a courier given that skill by its scenario delivered c1's parcels. A scenario or new
+    order holding a skill of the re-plan's, or of the twin's re-optimising policy, is a 422
+    naming it (plans, routes, played scenarios), as are the budget's :data:`NEW_WORK_SKILL`;
+    a skill that only looks alike (``on boardx``, ``On board c1``) is a skill as any."""
+    from api.examples import ROUTES_EXAMPLE, SIMULATION_EXAMPLE
+
+    oms = keys["oms"]
+    body = _plan_body()
+    first = body["scenario"]["vehicles"][0]["id"]
+    body["scenario"]["vehicles"][1]["skills"] = ["fridge", f"on board {first}"]
+    answer = client.post("/v1/plans", json=body, headers=oms)
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"] == [
+        {"field": "scenario.vehicles.1.skills.1", "reason": _ON_BOARD_REASON}
+    ]
+    body = _plan_body()
+    body["scenario"]["orders"][2]["required_skills"] = ["a courier within its route budget"]
+    answer = client.post("/v1/plans", json=body, headers=oms)
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"] == [
+        {"field": "scenario.orders.2.required_skills.0", "reason": _NEW_WORK_REASON}
+    ]
+    routes = copy.deepcopy(ROUTES_EXAMPLE["small"]["value"])
+    routes["scenario"]["vehicles"][0]["skills"] = ["reopt.on-board.1"]
+    answer = client.post("/v1/routes", json=routes, headers=oms)
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"] == [
+        {"field": "scenario.vehicles.0.skills.0", "reason": _TWIN_REASON}
+    ]
+    played = copy.deepcopy(SIMULATION_EXAMPLE["small"]["value"])
+    played["scenario"]["vehicles"][1]["skills"] = ["reopt.on-board.0"]
+    answer = client.post("/v1/simulations", json=played, headers=keys["planner"])
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"] == [
+        {"field": "scenario.vehicles.1.skills.0", "reason": _TWIN_REASON}
+    ]
+    # a re-plan's new order
+    replan = _reopt_body()
+    replan["new_orders"][0]["required_skills"] = [f"on board {first}"]
+    answer = client.post(f"/v1/plans/{made['plan_id']}/reoptimise", json=replan, headers=oms)
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"] == [
+        {"field": "new_orders.0.required_skills.0", "reason": _ON_BOARD_REASON}
+    ]
+    # look-alikes are skills as any: the plan is made
+    body = _plan_body(replications=0)
+    body["scenario"]["vehicles"][1]["skills"] = ["on boardx", "On board c1", "on-board c1"]
+    answer = client.post("/v1/plans", json=body, headers=oms)
+    assert answer.status_code == 200, answer.text
+
+
+def test_a_stored_plan_holding_a_reserved_skill_is_not_re_planned(
+    client: TestClient, keys: dict[str, dict[str, str]], made: dict[str, Any]
+) -> None:
+    """A plan stored before session 80 may hold a courier skill ``on board <id>``: its
+    re-plan is a 422 on the stored plan naming the courier and the field, not a re-plan
+    whose courier delivers another's parcels."""
+    ctx: ServiceContext = app_of(client).state.ctx
+    assert ctx.sessions is not None
+    with ctx.sessions.begin() as session:
+        record = session.get(PlanRecord, made["plan_id"])
+        assert record is not None
+        scenario = copy.deepcopy(record.scenario)
+        first = scenario["vehicles"][0]["id"]
+        scenario["vehicles"][1]["skills"] = [f"on board {first}"]
+        record.scenario = scenario
+    other = scenario["vehicles"][1]["id"]
+    answer = client.post(
+        f"/v1/plans/{made['plan_id']}/reoptimise", json=_reopt_body(), headers=keys["oms"]
+    )
+    assert answer.status_code == 422, answer.text
+    [problem] = answer.json()["detail"]
+    assert problem["reason"] == (
+        f"vehicle {other!r} of the stored plan (its scenario's vehicles.1.skills.0): "
+        + _ON_BOARD_REASON
+    )
