@@ -37,7 +37,7 @@ from scenarios.errors import (
     input_error_from_validation,
 )
 from scenarios.geo import MAX_ID_LENGTH, TimeWindow
-from scenarios.model import Order, Scenario, Vehicle
+from scenarios.model import Break, Order, Scenario, Vehicle
 from scenarios.plan import AllocationLine, Plan, PlannedStop, Route, StopKind
 from scenarios.saved import (
     CONTROL_CHARACTERS_RULE,
@@ -622,20 +622,27 @@ def _delivery_cost(
 ) -> tuple[int, int]:
     """The metres and seconds of ``vehicle`` delivering ``jobs`` in ``sequence`` (their
     places in the matrices, the courier at 0, its end last) from ``start_s``: travel,
-    service, and the wait for each job's first window still open on arrival (none when every
-    window has closed: the router leaves that job out). A courier that may leave later
-    (its ``latest_start_s``) waits at its start instead, so the wait before its first
+    service, the wait for each job's first window still open on arrival (none when every
+    window has closed: the router leaves that job out), and the breaks still to take (the
+    vehicle's ``breaks``: a re-plan's, without those taken or missed, :func:`_replan_vehicles`),
+    each at the first place the walk is in its window, or waited for at the last place before
+    its window closes (:func:`_take_breaks`; one due after the end, at the end). Until session
+    80 the breaks were left out. A courier that may leave
+    later (its ``latest_start_s``) waits at its start instead, so the wait before its first
     parcel counts only past that latest start; every later wait counts (a courier on the
     road, re-planned, leaves at once)."""
     end = len(jobs) + 1
     at = 0
     clock = start_s
     metres = 0
+    breaks = sorted(vehicle.breaks, key=lambda b: (b.window.start_s, b.window.end_s))
     for place, k in enumerate(sequence):
         job = jobs[k - 1]
         metres += int(distance[at, k])
-        arrival = clock + int(duration[at, k])
-        opens = next((w.start_s for w in job.time_windows if w.end_s >= arrival), arrival)
+        leg = int(duration[at, k])
+        clock, breaks = _take_breaks(clock, leg, job, breaks)
+        arrival = clock + leg
+        opens = _opens(job, arrival)
         wait = max(0, opens - arrival)
         if place == 0:  # waited at its start by leaving later, within its latest start
             latest = vehicle.latest_start_s
@@ -644,8 +651,37 @@ def _delivery_cost(
         clock = arrival + wait + job.service_s
         at = k
     metres += int(distance[at, end])
-    clock += int(duration[at, end])
+    leg = int(duration[at, end])
+    clock, breaks = _take_breaks(clock, leg, None, breaks)
+    clock += leg
+    for left in breaks:  # due after the route's end: the courier waits for them there
+        clock = max(clock, left.window.start_s) + left.duration_s
     return metres, clock - start_s
+
+
+def _opens(job: Order, arrival: int) -> int:
+    """When ``job`` can be served, reached at ``arrival``: its first window still open then
+    (``arrival`` itself when it has none, or every window has closed)."""
+    return next((w.start_s for w in job.time_windows if w.end_s >= arrival), arrival)
+
+
+def _take_breaks(
+    clock: int, leg: int, job: Order | None, breaks: list[Break]
+) -> tuple[int, list[Break]]:
+    """The clock after the breaks (``breaks``, by window start) a courier takes where it is at
+    ``clock``, before a ``leg`` of travel to ``job`` (None: to its end), and the breaks left.
+    A break is taken there when its window is open, or when it must start before the next
+    place's service ends (waited for: no later chance to take it); a break whose window
+    opens later waits for a later place."""
+    left = list(breaks)
+    while left:
+        window = left[0].window
+        arrival = clock + leg
+        next_gap = arrival if job is None else max(arrival, _opens(job, arrival)) + job.service_s
+        if window.start_s > clock and window.end_s >= next_gap:
+            break
+        clock = max(clock, window.start_s) + left.pop(0).duration_s
+    return clock, left
 
 
 def _kept_scenario(

@@ -2984,3 +2984,67 @@ def test_a_stored_plan_holding_a_reserved_skill_is_not_re_planned(
         f"vehicle {other!r} of the stored plan (its scenario's vehicles.1.skills.0): "
         + _ON_BOARD_REASON
     )
+
+
+def _break(start_s: int, end_s: int, duration_s: int) -> Any:
+    """A vehicle break of ``duration_s`` to start from ``start_s`` to ``end_s``."""
+    from scenarios.model import Break
+
+    return Break.model_validate(
+        {"window": {"start_s": start_s, "end_s": end_s}, "duration_s": duration_s}
+    )
+
+
+@pytest.mark.parametrize(
+    ("windows", "courier", "short"),
+    [
+        # a 300 s break open all day: 751 s of driving and 300 s of break, 1,051 s
+        (
+            {},
+            {"max_duration_s": 1000, "latest_start_s": 0, "breaks": [_break(0, 10_000, 300)]},
+            "max_duration_s 1000 s left, 1051 s to deliver",
+        ),
+        # a break to start from 400 to 500 s: not open until o2 (376 s), and the leg home
+        # ends past 500 s: waited for at o2 (24 s) and taken there, home at 875 s
+        (
+            {},
+            {"max_duration_s": 800, "latest_start_s": 0, "breaks": [_break(400, 500, 100)]},
+            "max_duration_s 800 s left, 875 s to deliver",
+        ),
+        # two breaks: 200 s at the start, 100 s from 400 s: 1,051 s
+        (
+            {},
+            {
+                "max_duration_s": 1000,
+                "latest_start_s": 0,
+                "breaks": [_break(400, 5000, 100), _break(0, 100, 200)],
+            },
+            "max_duration_s 1000 s left, 1051 s to deliver",
+        ),
+        # the break is taken while the courier would wait for o2's window anyway: 2,375 s
+        # with or without it
+        (
+            {"o2": (2000, 3000)},
+            {"max_duration_s": 2400, "latest_start_s": 0, "breaks": [_break(0, 5000, 300)]},
+            None,
+        ),
+        # within the budget, break included
+        (
+            {},
+            {"max_duration_s": 1051, "latest_start_s": 0, "breaks": [_break(0, 10_000, 300)]},
+            None,
+        ),
+    ],
+)
+def test_the_budget_left_counts_the_breaks_still_to_take(
+    windows: dict[str, tuple[int, int]], courier: dict[str, Any], short: str | None
+) -> None:
+    """The estimate of the budget a courier needs for its parcels on board counted travel,
+    service and waits, not its breaks still to take: a courier whose break did not fit in
+    its max_duration_s left was found within it, routed within it, and its parcel left
+    unassigned on board while it took new work. A break counts, but not twice with a wait."""
+    from api.tasks.plans import budget_short_of_parcels
+
+    routing, jobs = _on_board(windows, **courier)
+    expected = {} if short is None else {"c1": short}
+    assert budget_short_of_parcels(routing, {"c1": jobs}) == expected
