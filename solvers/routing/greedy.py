@@ -592,20 +592,13 @@ class GreedyBuilder:
             or all(p.orders[o].penalty is not None for o in left)
         ):
             return routes, left
-        ranked = GreedyBuilder(
-            p,
-            orders=self.todo,
-            initial=self.initial,
-            deadline=self.deadline,
-            vehicles=sorted(self.allowed),
-            grace_s=0.0,
-            by_priority=True,
-            reserve_per_order_s=self.reserve_per_order_s,
-            break_first=self.break_first,
+        ranked = self._phase(
+            self.todo, self.initial, 0.0, break_first=self.break_first, by_priority=True
         )
-        ranked.step_s = self.step_s
         other, other_left = ranked.build()
+        self.step_s = ranked.step_s  # (its plan or this one's: the clock's longest step)
         if not ranked.timed_out and self._score(other, other_left) < self._score(routes, left):
+            self.routed_orders = ranked.routed_orders
             return other, other_left
         return routes, left
 
@@ -631,18 +624,21 @@ class GreedyBuilder:
         initial: Mapping[int, Sequence[int]],
         grace_s: float,
         *,
-        break_first: bool,
+        break_first: bool | None,
+        by_priority: bool | None = None,
+        vehicles: set[int] | None = None,
     ) -> GreedyBuilder:
-        """A construction of ``orders`` into ``initial`` with this one's deadline, vehicles
-        and reserve (``break_first``: see :attr:`break_first`)."""
+        """A construction of ``orders`` into ``initial`` with this one's deadline, the end of
+        its grace (:attr:`grace_end`), reserve and clock's longest step, and its vehicles
+        and priority rule unless given (``break_first``: see :attr:`break_first`)."""
         out = GreedyBuilder(
             self.p,
             orders=orders,
             initial=initial,
             deadline=self.deadline,
-            vehicles=sorted(self.allowed),
+            vehicles=sorted(self.allowed if vehicles is None else vehicles),
             grace_s=grace_s,
-            by_priority=self.by_priority,
+            by_priority=self.by_priority if by_priority is None else by_priority,
             reserve_per_order_s=self.reserve_per_order_s,
             grace_end=self.grace_end,
             break_first=break_first,
@@ -1046,19 +1042,12 @@ class GreedyBuilder:
                 # many interchangeable vehicles for the same orders and drop them again,
                 # until some type of them runs out; those constructions are skipped
                 allowed -= self._same_again(dropped, allowed - set(routes))
-            again = GreedyBuilder(
-                p,
-                orders=sorted(left),
-                initial=routes,
-                deadline=self.deadline,
-                vehicles=sorted(allowed),
-                grace_s=0.0,
-                by_priority=self.by_priority,
-                reserve_per_order_s=self.reserve_per_order_s,
-                break_first=self.break_first,
+            again = self._phase(
+                sorted(left), routes, 0.0, break_first=self.break_first, vehicles=allowed
             )
-            again.step_s = self.step_s
-            return again.build()
+            out = again.build()
+            self._took(again)  # its plan is this one's: stopped by the clock, so is this one
+            return out
         return routes, sorted(left)
 
     def _same_again(self, dropped: Sequence[int], idle: set[int]) -> set[int]:

@@ -540,3 +540,82 @@ def test_the_prune_uses_the_constructions_own_route_timings(
     again = GreedyBuilder(p)
     assert again._prune(dict(routes), list(left)) == (routes, left)
     assert timed  # that one timed them
+
+
+def test_a_construction_stopped_after_dropping_dear_routes_says_so(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The construction run again after dropping routes too dear for their optional orders
+    (and the priority re-run) did not get the end of the grace (``grace_end``), and when the
+    clock or a cancellation stopped it, its builder's ``timed_out`` was lost: the plan said
+    the orders it had no time for were left out for their cost, not for the time."""
+    import threading
+    import time
+
+    from solvers.cancel import cancelling
+    from solvers.routing import greedy
+
+    monkeypatch.setattr(greedy, "ALWAYS_COMPLETE_SIZE", 0)  # it looks at its deadline
+    s = _vans_not_worth_it(1)  # v0 dropped for its cost, then the dear van tried
+    p = build_problem(s)
+    stop = threading.Event()
+    ends: list[float | None] = []
+    cancel_at = [2]  # the service stops while the run after the drop goes on
+    real_build = GreedyBuilder._build
+
+    def cancel_the_second(self: GreedyBuilder) -> tuple[dict[int, list[int]], list[int]]:
+        ends.append(self.grace_end)
+        if len(ends) == cancel_at[0]:
+            stop.set()
+        return real_build(self)
+
+    monkeypatch.setattr(GreedyBuilder, "_build", cancel_the_second)
+    end = time.perf_counter() + 3600.0
+    builder = GreedyBuilder(p, deadline=end, grace_end=end)
+    with cancelling(stop):
+        assert builder.build() == ({}, [0])
+    assert builder.timed_out
+    assert ends == [end, end]  # its grace ends where the first construction's does
+    # uncancelled, the dear van is tried and dropped too: not a time-out
+    ends.clear()
+    stop.clear()
+    cancel_at[0] = 0
+    builder = GreedyBuilder(p, deadline=end, grace_end=end)
+    with cancelling(stop):
+        assert builder.build() == ({}, [0])
+    assert not builder.timed_out
+    assert ends == [end, end, end]
+
+
+def test_a_plan_whose_run_after_the_drop_was_cancelled_says_why(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The plan of a solve cancelled while the construction after dropping a dear route ran
+    said its order was dropped for its cost (the dear van was never tried): it says the
+    time ran out, as when the first construction is stopped."""
+    import threading
+
+    from solvers.cancel import cancelling
+    from solvers.routing import greedy, solve_routes_with_stats
+
+    monkeypatch.setattr(greedy, "ALWAYS_COMPLETE_SIZE", 0)
+    stop = threading.Event()
+    runs: list[int] = []
+    real_build = GreedyBuilder._build
+
+    def cancel_the_second(self: GreedyBuilder) -> tuple[dict[int, list[int]], list[int]]:
+        runs.append(1)
+        if len(runs) == 2:
+            stop.set()
+        return real_build(self)
+
+    monkeypatch.setattr(GreedyBuilder, "_build", cancel_the_second)
+    with cancelling(stop):
+        plan, stats = solve_routes_with_stats(
+            _vans_not_worth_it(1), RoutingParams(engine="greedy", time_limit_s=60)
+        )
+    assert [(u.order_id, u.reason) for u in plan.unassigned] == [
+        ("o0", UnassignedReason.NO_SOLUTION)
+    ]
+    assert "time limit" in plan.unassigned[0].detail
+    assert any("cancelled while building the greedy plan" in n for n in stats.notes)
