@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any, TextIO, cast
 
 #: the exit status when standard output was closed early (Python's, Click's and Rich's)
 EXIT_CLOSED_STDOUT = 1
@@ -50,6 +53,19 @@ def quiet_exit(status: int = EXIT_CLOSED_STDOUT) -> SystemExit:
 EXIT_STDOUT_UNWRITABLE = 1
 
 
+class StdoutUnwritable(OSError):
+    """Standard output could not be written for another reason than its reader gone
+    (``> /dev/full``, a full disk): raised by :func:`guarded_stdout`'s stream."""
+
+
+def unwritable_exit(err: OSError) -> SystemExit:
+    """Say ``error: standard output: <reason>`` on stderr; the exit to raise (status
+    :data:`EXIT_STDOUT_UNWRITABLE`, what is left to write goes nowhere)."""
+    reason = err.strerror or str(err) or type(err).__name__
+    print(f"error: standard output: {reason}", file=sys.stderr, flush=True)
+    return quiet_exit(EXIT_STDOUT_UNWRITABLE)
+
+
 def write_stdout(text: str) -> None:
     """Write ``text`` to standard output, flushed. A reader gone raises BrokenPipeError, as
     any write does (the caller ends quietly); any other OSError (``> /dev/full``, a full
@@ -61,6 +77,63 @@ def write_stdout(text: str) -> None:
     except BrokenPipeError:
         raise
     except OSError as err:
-        reason = err.strerror or str(err) or type(err).__name__
-        print(f"error: standard output: {reason}", file=sys.stderr, flush=True)
-        raise quiet_exit(EXIT_STDOUT_UNWRITABLE) from None
+        raise unwritable_exit(err) from None
+
+
+class _Guarded:
+    """A stream (standard output, or its binary buffer) whose failed writes, but for a reader
+    gone, raise :class:`StdoutUnwritable`; everything else is the stream's own."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def _tagged(self, err: OSError) -> OSError:
+        if isinstance(err, BrokenPipeError):  # a reader gone: as before (a quiet exit)
+            return err
+        return StdoutUnwritable(err.errno, err.strerror or str(err))
+
+    def write(self, data: Any) -> Any:
+        """Write ``data`` to the stream."""
+        try:
+            return self._stream.write(data)
+        except OSError as err:
+            raise self._tagged(err) from err
+
+    def writelines(self, lines: Iterable[Any]) -> None:
+        """Write each of ``lines`` to the stream."""
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        """Flush the stream."""
+        try:
+            self._stream.flush()
+        except OSError as err:
+            raise self._tagged(err) from err
+
+    @property
+    def buffer(self) -> _Guarded:
+        """The stream's binary buffer, guarded as well."""
+        return _Guarded(self._stream.buffer)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+@contextmanager
+def guarded_stdout() -> Iterator[None]:
+    """While it lasts, a write to standard output (``print``, Click, Rich) that fails for
+    another reason than its reader gone raises :class:`StdoutUnwritable`, which a command
+    line's entry point turns into :func:`unwritable_exit` (one error line, exit 1), told
+    apart from the OSError of a file it reads or writes."""
+    stream = sys.stdout
+    if stream is None:
+        yield
+        return
+    guard = cast(TextIO, _Guarded(stream))
+    sys.stdout = guard
+    try:
+        yield
+    finally:
+        if sys.stdout is guard:
+            sys.stdout = stream

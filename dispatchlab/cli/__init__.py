@@ -6,12 +6,15 @@ stays fast. Each module exposes ``register(app)``.
 
 from __future__ import annotations
 
+import sys
+
 import typer
 from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 
 from dispatchlab import __version__
 from dispatchlab.cli import allocate, api, rl, route, scenario, simulate
 from dispatchlab.cli._common import EXIT_BAD_INPUT, EXIT_INTERRUPTED, print_error
+from scenarios.pipes import StdoutUnwritable, guarded_stdout, unwritable_exit
 
 app = typer.Typer(
     name="dispatchlab",
@@ -38,10 +41,20 @@ def version_cmd() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of the ``dispatchlab`` script; usage errors are one line with exit code 2."""
+    """Entry point of the ``dispatchlab`` script; usage errors are one line with exit code 2.
+
+    A standard output that cannot be written (``> /dev/full``, a full disk) is one line,
+    ``error: standard output: <reason>``, exit 1, whichever command (or ``--help``) wrote to
+    it: a traceback until session 80 (``version``, ``--help``), or ``error: <reason>`` with
+    exit 2 as if the input were bad (the commands).
+    """
     command = typer.main.get_command(app)
     try:
-        result = command.main(args=argv, prog_name="dispatchlab", standalone_mode=False)
+        with guarded_stdout():
+            result = command.main(args=argv, prog_name="dispatchlab", standalone_mode=False)
+            sys.stdout.flush()  # what is still buffered fails here, not as Python exits
+    except StdoutUnwritable as err:
+        raise unwritable_exit(err) from None
     except NoArgsIsHelpError as err:
         err.show()
         raise SystemExit(EXIT_BAD_INPUT) from None

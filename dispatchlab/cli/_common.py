@@ -37,7 +37,7 @@ from rich.markup import escape
 from scenarios.errors import InputError, input_error_from_validation
 from scenarios.files import usable_folder
 from scenarios.geo import MAX_SEED
-from scenarios.pipes import quiet_exit, stdout_closed
+from scenarios.pipes import StdoutUnwritable, quiet_exit, stdout_closed
 
 if TYPE_CHECKING:
     from scenarios.model import Scenario
@@ -179,7 +179,8 @@ def cli_errors(fn: Callable[P, R]) -> Callable[P, R]:
 
     An OSError (a file that cannot be read or written) counts as bad input: ``path: reason``;
     but a standard output closed by its reader (``| head``) ends the command quietly, with
-    exit status 1 (:mod:`scenarios.pipes`).
+    exit status 1 (:mod:`scenarios.pipes`), and one that cannot be written (``> /dev/full``)
+    is left to the entry point (:func:`dispatchlab.cli.main`: one line, exit 1).
     An error on a field of an input file (see :func:`note_input`) names the file.
     """
 
@@ -197,6 +198,8 @@ def cli_errors(fn: Callable[P, R]) -> Callable[P, R]:
             if stdout_closed():  # ``| head`` stopped reading: as Click and Rich, quietly
                 raise quiet_exit() from None
             raise fail(os_error_line(err)) from None
+        except StdoutUnwritable:  # not the input's fault: the entry point says it
+            raise
         except OSError as err:
             raise fail(os_error_line(err)) from None
         except KeyboardInterrupt:

@@ -88,3 +88,61 @@ def test_a_broken_pipe_elsewhere_is_still_an_error(capsys: pytest.CaptureFixture
         write()
     assert info.value.exit_code == 2
     assert capsys.readouterr().err == "error: Broken pipe\n"
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["version"],
+        ["--help"],
+        ["scenario", "--help"],
+        ["scenario", "schema"],
+        ["scenario", "show", "{city}"],
+        ["route", "{city}", "--engine", "greedy", "--time-limit", "1", "--out", "-"],
+        ["simulate", "{city}", "--replications", "1", "--executor", "serial"],
+    ],
+)
+def test_a_stdout_that_cannot_be_written_is_one_error_line(
+    tiny_city: Path, command: list[str]
+) -> None:
+    """``dispatchlab version > /dev/full`` (and ``--help``) ended in an OSError traceback, and
+    a command's output there was ``error: No space left on device`` with exit 2, as if its
+    input were bad: every command (help included) says it in one line, exit 1, as
+    ``run_all.py --list`` and the schema do."""
+    import subprocess
+
+    from scenarios.pipes import EXIT_STDOUT_UNWRITABLE
+    from tests.scripts import REPO
+
+    args = [a.replace("{city}", str(tiny_city)) for a in command]
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(
+            [sys.executable, "-m", "dispatchlab", *args],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=REPO,
+            timeout=300,
+        )
+    assert (done.returncode, done.stderr.strip()) == (
+        EXIT_STDOUT_UNWRITABLE,
+        "error: standard output: No space left on device",
+    )
+
+
+def test_an_unwritable_file_is_still_the_commands_error(
+    tiny_city: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Only standard output's failed writes are told apart: a file that cannot be written is
+    still an input or output error of the command, exit 2; and the entry point puts standard
+    output back."""
+    from dispatchlab.cli import main
+
+    before = sys.stdout
+    with pytest.raises(SystemExit) as info:
+        main(["scenario", "convert", str(tiny_city), "--out", "/dev/full"])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and err.startswith("error: "), err
+    assert "No space left on device" in err and "standard output" not in err
+    assert sys.stdout is before
