@@ -8,7 +8,7 @@ from typing import Any, Protocol
 from fastapi import HTTPException
 
 from api.core.config import Settings
-from scenarios.errors import InputError, field_path, fields_under
+from scenarios.errors import InputError, fields_under
 from scenarios.model import Scenario
 from scenarios.travel import RoadNetworkTravel
 from solvers.routing.params import RoutingParams
@@ -268,10 +268,9 @@ def check_time_limit(settings: Settings, time_limit_s: float, *, field: str) -> 
 def check_scenario(scenario: Scenario, *, field: str) -> None:
     """422 for scenario features a remote caller may not use (server file paths, huge grids,
     a skill the planners reserve for themselves, :func:`~scenarios.skills.reserved_skill`)."""
-    from scenarios.skills import reserved_skills
+    from scenarios.skills import check_no_reserved_skills
 
-    for loc, reason in reserved_skills(scenario):
-        raise InputError(field_path((field, *loc)), reason)
+    check_no_reserved_skills(scenario, under=field)
     travel = scenario.travel
     if isinstance(travel, RoadNetworkTravel):
         if travel.graphml_path is not None:

@@ -5,13 +5,18 @@ A re-plan binds a parcel on board to its courier with a skill only that courier 
 with a skill every other courier has (:data:`NEW_WORK_SKILL`); the twin's re-optimising
 policy binds a parcel on board likewise (``reopt.on-board.<courier>``). A courier given such
 a skill by its scenario (``on board c2``) could deliver another courier's parcels: the
-service refuses a scenario holding one (a 422 naming the field), see :func:`reserved_skill`.
+service refuses a scenario holding one (a 422 naming the field), and so does every reader of
+a scenario file or standard input (:func:`scenarios.io.load_scenario`,
+:func:`~scenarios.io.scenario_from_bytes`: the command line, exit 2), see
+:func:`check_no_reserved_skills`. The planners' own scenarios, built in memory, are not read
+so and keep them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
+from scenarios.errors import InputError, field_path
 from scenarios.model import Scenario
 
 #: The start of the skill only one courier has in a re-plan: the parcels it has on board.
@@ -61,3 +66,12 @@ def reserved_skills(scenario: Scenario) -> Iterator[tuple[tuple[str | int, ...],
             reason = reserved_skill(skill)
             if reason is not None:
                 yield (*place, "required_skills", k), reason
+
+
+def check_no_reserved_skills(
+    scenario: Scenario, *, under: str = "", source: str | None = None
+) -> None:
+    """Raise an InputError naming the first skill of ``scenario`` that is the planners' own
+    (its field path, below ``under`` if given; ``source``: the file it was read from)."""
+    for loc, reason in reserved_skills(scenario):
+        raise InputError(field_path((under, *loc) if under else loc), reason, source=source)

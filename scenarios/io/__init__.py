@@ -16,6 +16,7 @@ from scenarios.io.solomon import parse_solomon, read_solomon
 from scenarios.io.vroom import parse_vroom, read_vroom, vroom_from_bytes
 from scenarios.io.vrplib import parse_vrplib, read_vrplib
 from scenarios.model import Scenario
+from scenarios.skills import check_no_reserved_skills
 
 Format = Literal["auto", "json", "solomon", "lilim", "vrplib", "vroom"]
 FORMATS: tuple[str, ...] = ("auto", "json", "solomon", "lilim", "vrplib", "vroom")
@@ -88,6 +89,15 @@ def scenario_from_bytes(
     :func:`load_scenario` reads a file (``fmt="auto"`` detects it from the first characters);
     errors name ``source``."""
     chosen = detect_bytes_format(data, source=source) if fmt == "auto" else fmt
+    scenario = _parsed_bytes(data, chosen, source=source, name=name)
+    if scenario is None:
+        raise _unknown_format(fmt, source)
+    check_no_reserved_skills(scenario, source=source)  # no file may spoof the planners
+    return scenario
+
+
+def _parsed_bytes(data: bytes, chosen: str, *, source: str, name: str) -> Scenario | None:
+    """The scenario ``data`` holds in the format ``chosen`` (None: no such format)."""
     try:
         if chosen == "json":
             return from_json(Scenario, data, source=source, saved=True)
@@ -102,7 +112,7 @@ def scenario_from_bytes(
             return parse_vrplib(text, source=source)
     except ValidationError as err:  # a value the model rejects: name the input, at least
         raise input_error_from_validation(err, source=source) from None
-    raise _unknown_format(fmt, source)
+    return None
 
 
 def _unknown_format(fmt: str, source: str) -> InputError:
@@ -112,15 +122,18 @@ def _unknown_format(fmt: str, source: str) -> InputError:
 
 
 def load_scenario(path: str | Path, fmt: str = "auto") -> Scenario:
-    """Read any supported scenario file (``fmt="auto"`` detects the format)."""
+    """Read any supported scenario file (``fmt="auto"`` detects the format); a skill the
+    planners reserve (:mod:`scenarios.skills`) is an InputError naming it."""
     chosen = detect_format(path) if fmt == "auto" else fmt
     reader = READERS.get(chosen)
     if reader is None:
         raise _unknown_format(fmt, str(path))
     try:
-        return reader(path)
+        scenario = reader(path)
     except ValidationError as err:  # a value the model rejects: name the file, at least
         raise input_error_from_validation(err, source=str(path)) from None
+    check_no_reserved_skills(scenario, source=str(path))  # no file may spoof the planners
+    return scenario
 
 
 __all__ = [
