@@ -153,6 +153,16 @@ ONE_OFF_TABLES: dict[str, str] = {
     "routing-solomon-ortools-5s": "a variant (OR-Tools alone) kept for comparison",
 }
 
+#: the step tables whose committed run no step can re-make (its recorded command is not one
+#: step's): why; ``--help`` names them, as the step re-makes the table by another run
+RUN_OTHERWISE: dict[str, str] = {
+    "allocation-reference": "committed from two runs merged by hand (allocation.py --only "
+    "reference, seeds 7,18,28 then 29, --reference-long-s 600 --reference-plain-s 300) whose "
+    "10 s answers were read from a literature runs CSV kept only in git (--fast-runs, "
+    "commit 62e3997); the allocation step re-makes it by its own run: seeds 0-4, 60 s runs, "
+    "10 s answers solved anew",
+}
+
 
 #: each script's option naming the folder its tables go to (default benchmarks/results)
 OUT_OPTION: dict[str, str] = {
@@ -467,6 +477,19 @@ def steps_text() -> str:
             names(
                 "tables in benchmarks/results no step re-makes (kept as they were run)",
                 sorted(ONE_OFF_TABLES),
+            ),
+            "tables a step re-makes by another run than the committed one (its command cannot\n"
+            "be re-run as a step):\n"
+            + "".join(
+                textwrap.fill(
+                    f"{name}: {why}",
+                    width=88,
+                    initial_indent="  ",
+                    subsequent_indent="    ",
+                    break_on_hyphens=False,
+                )
+                + "\n"
+                for name, why in sorted(RUN_OTHERWISE.items())
             ),
             "--list shows each step's command (with --out-dir: as such a run runs it).",
         ]

@@ -265,11 +265,11 @@ def test_every_table_is_remade_by_a_step_running_its_command_or_kept_as_run(
     assert len(names) == len(set(names)), "two steps write one table"
     assert set(names) | set(run_all.ONE_OFF_TABLES) == stored
     assert not set(names) & set(run_all.ONE_OFF_TABLES)
-    assert set(RUN_OTHERWISE) <= set(names)
+    assert set(run_all.RUN_OTHERWISE) <= set(names)
     for step, name in made:
         run = _table_command(name)
         mine = [f"benchmarks/{step.script}", *step.args]
-        if name in RUN_OTHERWISE:
+        if name in run_all.RUN_OTHERWISE:
             assert run is not None and run[0] == mine[0], name
             continue
         if step.script == "allocation.py":
@@ -342,6 +342,25 @@ def test_help_names_every_step_and_every_table_kept_as_run(
     assert listed == [s.name for s in run_all.STEPS]
     assert all(s.name in variants.split(", ") or f" {s.name}" in variants for s in run_all.EXTRAS)
     assert all(name in kept for name in run_all.ONE_OFF_TABLES)
+    other = text.partition("tables a step re-makes by another run than the committed one")[2]
+    assert other, "--help does not say which tables a step re-makes by another run"
+    for name in run_all.RUN_OTHERWISE:
+        assert f"  {name}: " in other, name
+
+
+def test_a_table_re_made_by_another_run_says_why_its_command_is_no_step(
+    run_all: ModuleType,
+) -> None:
+    """allocation-reference's command (two runs merged, a runs CSV kept only in git) is not
+    one step's: the step re-makes the table by its own run, and run_all says so (it said
+    nothing: ``make bench`` would have replaced the committed run without a word)."""
+    assert set(run_all.RUN_OTHERWISE) == {"allocation-reference"}
+    step = next(s for s in run_all.STEPS if "allocation-reference" in s.tables())
+    run = _table_command("allocation-reference")
+    assert run is not None and run[0] == f"benchmarks/{step.script}"
+    assert "--fast-runs" in run and "--fast-runs" not in step.args  # so not the step's run
+    why = run_all.RUN_OTHERWISE["allocation-reference"]
+    assert "--fast-runs" in why and "62e3997" in why and f"the {step.name} step" in why
 
 
 def test_a_run_shows_its_steps_on_a_bar_and_ctrl_c_names_the_step_it_stopped_in(
@@ -401,13 +420,6 @@ RENAMED = {
 #: scripts that print what they find and write no table: a table giving their command holds
 #: their output, copied
 PRINTS_ONLY = ("allocation_certify.py",)
-
-#: step tables whose committed run is not the step's: why (the step would re-make them
-#: otherwise)
-RUN_OTHERWISE = {
-    "allocation-reference": "a helper's run of four chosen seeds with 600 s and 300 s runs "
-    "and recorded 10 s answers (--fast-runs); the plain step runs seeds 0-4 with 60 s",
-}
 
 #: the table of a script that names none and is no step's (run_all.DEFAULT_TABLE has the rest)
 OTHER_DEFAULTS = {
