@@ -40,12 +40,15 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import accumulate, pairwise
 from operator import itemgetter
-from typing import Any, overload
+from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
 from numpy.typing import NDArray
 
 from simulation.decisions import Quote
+
+if TYPE_CHECKING:
+    from simulation.world import TravelFactors
 
 INF = math.inf
 EPS = 1e-6
@@ -127,6 +130,12 @@ class RouteCache:
         "breaks",
         "dep_list",
         "factor",
+        "home_f",
+        "home_hi",
+        "home_hop",
+        "home_lo",
+        "home_lowest",
+        "home_shift_end",
         "late_after_list",
         "lateness_list",
         "lateness_total",
@@ -135,6 +144,7 @@ class RouteCache:
         "max_slack",
         "slack_cum_list",
         "start_list",
+        "steps",
         "wait_cum_list",
     )
 
@@ -184,6 +194,18 @@ class RouteCache:
         self._travel_rows: _TravelRows | None = None
         self._gathers: tuple[Gather, Gather] | None = None
         self._metres: tuple[list[int], list[float]] | None = None
+        #: Set by :func:`build_route_cache` on a day whose travel factor changes: the factor
+        #: over time, else None (the way home is then at ``factor``, as every leg).
+        self.steps: TravelFactors | None = None
+        #: The way home: the factor when the courier leaves its last stop (``dep[m]``), the
+        #: span ``[home_lo, home_hi)`` of departures at that same factor, its free-flow
+        #: duration, the lowest factor at any departure, and the shift end.
+        self.home_f = factor
+        self.home_lo = -INF
+        self.home_hi = INF
+        self.home_hop = 0.0
+        self.home_lowest = factor
+        self.home_shift_end = INF
 
     def _array(
         self, name: str, values: list[float] | list[int] | list[list[float]]
@@ -364,13 +386,20 @@ def build_route_cache(
     factor: float,
     duration_rows: Rows | None = None,
     is_break: Sequence[bool] | None = None,
+    factors: TravelFactors | None = None,
 ) -> RouteCache:
     """Forward pass over the remaining stops (expected times, no noise).
 
     ``is_break``: which stops are driver breaks, taken where the courier is (their
     ``stop_loc`` is the location before them); quotes then price an insertion right before a
     break with the break at the inserted stop's door (see :class:`BreakNodes`).
+    ``factors``: the travel factor over the day; when it changes, the way home is timed at
+    the factor when the courier leaves its last stop (as the twin plays it), and quotes price
+    it at the factor of the departure they make (see :func:`quote_insertion`); every other
+    leg at ``factor``.
     """
+    if factors is not None and factors.constant:
+        factors = None
     cache = _build_route_cache(
         anchor_loc=anchor_loc,
         t0=t0,
@@ -385,7 +414,22 @@ def build_route_cache(
         duration=duration,
         factor=factor,
         duration_rows=duration_rows,
+        factors=factors,
     )
+    if factors is not None:
+        dep = cache.dep_list
+        t = dep[-2]
+        cache.steps = factors
+        cache.home_shift_end = shift_end_s
+        cache.home_lowest = factors.lowest
+        loc = cache.loc_list
+        hop = duration_rows[loc[-2]][loc[-1]] if duration_rows is not None else None
+        cache.home_hop = float(hop if hop is not None else duration[loc[-2], loc[-1]])
+        if math.isfinite(t):
+            cache.home_f = factors.at(t)
+            cache.home_lo, cache.home_hi = factors.window(t)
+        else:  # (never left: no span of departures is known)
+            cache.home_lo = cache.home_hi = t
     if is_break is not None and any(is_break):
         cache.breaks = BreakNodes(
             is_break=[False, *map(bool, is_break), False],
@@ -411,8 +455,9 @@ def _build_route_cache(
     duration: NDArray[np.int32],
     factor: float,
     duration_rows: Rows | None = None,
+    factors: TravelFactors | None = None,
 ) -> RouteCache:
-    """:func:`build_route_cache` without the breaks."""
+    """:func:`build_route_cache` without the breaks (``factors``: not constant, or None)."""
     m = len(stop_loc)
     locs = [anchor_loc, *stop_loc, end_loc]
     arr = [t0] * (m + 2)
@@ -440,7 +485,10 @@ def _build_route_cache(
         lat[k + 1] = latest[k]
         acc = acc + (s - a)
         wait_cum[k + 1] = acc
-    a = t + hops[m] * factor
+    if factors is not None and math.isfinite(t):
+        a = t + hops[m] * factors.at(t)  # the way home at the factor when the courier leaves
+    else:
+        a = t + hops[m] * factor
     arr[m + 1] = start[m + 1] = dep[m + 1] = a
     lat[m + 1] = shift_end_s
     if not math.isfinite(a):
@@ -674,11 +722,17 @@ def quote_insertion(
     once (see :func:`_detour_free`). ``first_only``: only the positions whose first stop (a
     pickup, or the delivery alone) comes right after the anchor.
     """
-    if first_only or len(cache.loc_list) - 2 <= SMALL_ROUTE or cache.breaks is not None:
+    if (
+        first_only
+        or len(cache.loc_list) - 2 <= SMALL_ROUTE
+        or cache.breaks is not None
+        or cache.steps is not None
+    ):
         if (
             cache.max_slack + EPS < job.delivery_service
             and cache.breaks is None
             and (shortcut_s == 0 or _detour_free(cache, job, duration, rows, symmetric, shortcut_s))
+            and (cache.steps is None or _last_refused(cache, job, duration, rows))
         ):
             # _quote_loops's first two answers without the call (most quotes of full routes)
             cap = capacity.tolist() if isinstance(capacity, np.ndarray) else capacity
@@ -773,6 +827,27 @@ def _detour_free(
     return True
 
 
+def _last_refused(
+    cache: RouteCache, job: JobSpec, duration: NDArray[np.int32], rows: tuple[Rows, Rows] | None
+) -> bool:
+    """Whether the forward-slack formulas refuse the delivery after the route's last stop
+    whatever comes before it, where the way home is timed at another factor than the other
+    legs (``cache.steps`` set): :func:`_detour_free`'s reasoning times every leg at the
+    route's factor, which does not bound that position's delay at home then.
+
+    Its start is at least the last stop's departure and its earliest start, and its way home
+    takes at least its duration at the lowest factor."""
+    loc = cache.loc_list
+    d = job.delivery_loc
+    home = loc[-1]
+    y = rows[0][d][home] if rows is not None else duration[d, home]
+    t = cache.dep_list[-2]
+    e_d = job.delivery_earliest
+    start = t if t >= e_d else e_d
+    delay = start + job.delivery_service + float(y) * cache.home_lowest - cache.arr_list[-1]
+    return bool(delay > cache.max_delay_list[-1] + EPS)
+
+
 def _first_delivery_position(cache: RouteCache, job: JobSpec) -> int:
     """The first node after which the job's delivery may go (``m + 1``: none).
 
@@ -795,6 +870,28 @@ def _first_delivery_position(cache: RouteCache, job: JobSpec) -> int:
     while j < k and e_s - arr[j + 1] > max_delay[j + 1] + EPS:
         j += 1
     return j
+
+
+def _home_ceiling(cache: RouteCache, lo: float, hi: float) -> float:
+    """The highest travel factor at a departure home in ``[lo, hi]`` (``cache.steps`` set):
+    the way home's price where the quote knows its departure only within those bounds."""
+    if lo >= cache.home_lo and hi < cache.home_hi:
+        return cache.home_f
+    steps = cache.steps
+    assert steps is not None
+    return steps.ceiling(lo, hi)
+
+
+def _home_extra(cache: RouteCache, delay: float, gain: float) -> float:
+    """How much later than ``delay`` the courier gets home (seconds; negative: earlier) when
+    its departure from its last stop, which stays its last, is ``delay`` later than planned
+    and may be up to ``gain`` earlier than that (a detour quicker than the leg it replaces):
+    the way home priced at the highest factor over those departures (``cache.steps`` set)."""
+    t = cache.dep_list[-2]
+    f = _home_ceiling(cache, t - gain, t + delay)
+    if f == cache.home_f:
+        return 0.0
+    return cache.home_hop * f - cache.home_hop * cache.home_f
 
 
 def _quote_loops(
@@ -828,6 +925,7 @@ def _quote_loops(
         not (slack_checked and brk is None)
         and cache.max_slack + EPS < job.delivery_service
         and (shortcut_s == 0 or _detour_free(cache, job, duration, rows, symmetric, shortcut_s))
+        and (cache.steps is None or _last_refused(cache, job, duration, rows))
     )
     if no_slack and brk is None:
         return NO_SLACK
@@ -936,6 +1034,12 @@ def _quote_loops(
     per_hour = rates.per_hour
     per_min = rates.lateness_per_min
     total_wait = wc[big_m]
+    steps = cache.steps
+    home_end = cache.home_shift_end + EPS
+    # A lower bound of what the way home adds to a position's end delay over the route's
+    # (the lowest factor at any departure), for the lower bounds of the costs below.
+    home_lb = 0.0 if steps is None else cache.home_hop * (cache.home_lowest - cache.home_f)
+    f_home_lb = f if steps is None else cache.home_lowest
     fits = [True] * k
     if chain and q:
         cap_eps = [ck + EPS for ck in cap]
@@ -1002,14 +1106,28 @@ def _quote_loops(
         if not fits[i] or not chain_ok[i]:
             continue
         start_d = arr_d if arr_d >= e_d else e_d
-        delta = start_d + s_d + t_from_d[i] * f - arr[i + 1]
+        if steps is not None and i == m:  # the way home from the delivery, leaving then
+            dep_d = start_d + s_d
+            delta = dep_d + t_from_d[i] * _home_ceiling(cache, dep_d, dep_d) - arr[i + 1]
+        else:
+            delta = start_d + s_d + t_from_d[i] * f - arr[i + 1]
+        gain = 0.0
         if delta < 0.0:
+            gain = -delta
             delta = 0.0
         if delta > max_delay[i + 1] + EPS:
             continue
         end = delta - (total_wait - wc[i])
         if end < 0.0:
             end = 0.0
+        if steps is not None and i < m:
+            x = _home_extra(cache, end, gain)
+            if x:
+                if x > 0.0 and arr[big_m] + end + x > home_end:
+                    continue  # home after the shift end
+                end += x
+                if end < 0.0:
+                    end = 0.0  # (home earlier: an upper bound, as for an earlier arrival)
         late = start_d - l_d
         if late < 0.0:
             late = 0.0
@@ -1067,7 +1185,7 @@ def _quote_loops(
             else:
                 s0 = dep[j] + t_to_d[j] * f
                 s0 = s0 if s0 >= e_d else e_d
-                d0 = s0 + s_d + t_from_d[j] * f - arr[j + 1]
+                d0 = s0 + s_d + t_from_d[j] * (f_home_lb if j == m else f) - arr[j + 1]
                 if d0 > max_delay[j + 1] + EPS:
                     if x < g:
                         g = x
@@ -1079,6 +1197,10 @@ def _quote_loops(
                     end = d0 - (total_wait - wc[j])
                     if end < 0.0:
                         end = 0.0
+                    if home_lb and j < m:
+                        end += home_lb
+                        if end < 0.0:
+                            end = 0.0
                     late = s0 - l_d
                     if late < 0.0:
                         late = 0.0
@@ -1165,7 +1287,9 @@ def _quote_loops(
             if only_exact and not brk_after[i]:
                 continue
             delta_1 = dep_p[i] + t_from_pr[i] * f - arr[i + 1]
+            gain_1 = 0.0
             if delta_1 < 0.0:
+                gain_1 = -delta_1
                 delta_1 = 0.0
             lim = delta_1 + wc[i]
             if lim != lim:
@@ -1210,7 +1334,13 @@ def _quote_loops(
                     sd = 0.0
                 arr_d = dep[p] + sd + t_to_d[p] * f
                 start_d = arr_d if arr_d >= e_d else e_d
-                delta_2 = start_d + s_d + t_from_d[p] * f - arr[p + 1]
+                if steps is not None and p == m:  # the way home from the delivery
+                    dep_d = start_d + s_d
+                    fh = _home_ceiling(cache, dep_d - gain_1, dep_d)
+                    delta_2 = dep_d + t_from_d[p] * fh - arr[p + 1]
+                else:
+                    delta_2 = start_d + s_d + t_from_d[p] * f - arr[p + 1]
+                gain = gain_1 - delta_2  # (how much earlier it may really get to node p+1)
                 if delta_2 < 0.0:
                     delta_2 = 0.0
                 if delta_2 > max_delay[p + 1] + EPS:
@@ -1218,6 +1348,14 @@ def _quote_loops(
                 end = delta_2 - (total_wait - wc[p])
                 if end < 0.0:
                     end = 0.0
+                if steps is not None and p < m:
+                    x = _home_extra(cache, end, gain if gain > 0.0 else 0.0)
+                    if x:
+                        if x > 0.0 and arr[big_m] + end + x > home_end:
+                            continue  # home after the shift end
+                        end += x
+                        if end < 0.0:
+                            end = 0.0
                 late = start_d - l_d
                 if late < 0.0:
                     late = 0.0
@@ -1293,7 +1431,11 @@ def _quote_empty(
         dist_a = dist_a0[d] + dist_rows[d][home] - dist_a0[home]
     e_d = job.delivery_earliest
     start_d = arr_d if arr_d >= e_d else e_d
-    delta = start_d + job.delivery_service + dur_rows[d][home] * f - cache.arr_list[1]
+    if cache.steps is not None:  # the way home at the factor when it leaves the delivery
+        dep_d = start_d + job.delivery_service
+        delta = dep_d + dur_rows[d][home] * _home_ceiling(cache, dep_d, dep_d) - cache.arr_list[1]
+    else:
+        delta = start_d + job.delivery_service + dur_rows[d][home] * f - cache.arr_list[1]
     if delta < 0.0:
         delta = 0.0
     if delta > cache.max_delay_list[1] + EPS:
@@ -1792,10 +1934,16 @@ class _ExactInsertion:
             k += 1
         wc = c.wait_cum_list
         arr = c.arr_list
+        steps = c.steps
         while True:  # back on the old route at node k (a stop that is not a break, or home)
             here = loc[k]
             metres += float(dist[cur][here])
-            delta = t + float(dur[cur][here]) * f - arr[k]
+            if steps is not None and k == m + 1:
+                # the way home at the factor when it leaves (for bound: the lowest one)
+                fh = c.home_lowest if tol else _home_ceiling(c, t, t)
+                delta = t + float(dur[cur][here]) * fh - arr[k]
+            else:
+                delta = t + float(dur[cur][here]) * f - arr[k]
             if delta >= 0.0 or k == m + 1:
                 limit = c.max_delay_list[k] + EPS
                 if tol:
@@ -1806,6 +1954,14 @@ class _ExactInsertion:
                     end = delta - (wc[m + 1] - wc[k - 1])
                     end = end if end > 0.0 else 0.0
                     late += delta * c.late_after_list[k]
+                    if steps is not None and k <= m:  # its last stop leaves `end` later
+                        if tol:
+                            end += c.home_hop * (c.home_lowest - c.home_f)
+                        else:
+                            x = _home_extra(c, end, 0.0)
+                            if x > 0.0 and arr[m + 1] + end + x > c.home_shift_end + EPS:
+                                return None  # home after the shift end
+                            end += x
                 else:
                     end = delta  # home earlier
                 break

@@ -76,7 +76,14 @@ from simulation.insertion import (
 from simulation.params import SimParams
 from simulation.result import SimulationResult
 from simulation.streams import draw_day_arrivals, draw_noise
-from simulation.world import INF, NO_ARRIVAL_TEMPLATES, OrderData, World, compile_world
+from simulation.world import (
+    INF,
+    NO_ARRIVAL_TEMPLATES,
+    OrderData,
+    TravelFactors,
+    World,
+    compile_world,
+)
 from solvers.cancel import CHECK_EVERY_STEPS, SolveCancelled, cancelled
 from solvers.validate import match_breaks
 
@@ -152,7 +159,16 @@ S_UNSERVED = int(OrderStatus.UNSERVED)
 #:    at pick when no other node has it); and a node outage lasting to the horizon's end
 #:    closes its node for good (it reopened in the day's overtime and picked there, keeping
 #:    the day open): days with such an outage
-TWIN_VERSION = 11
+#: 12: session 80: quotes (``quote``, ``quote_on``, the insertion and RL slot policies') price
+#:    the way home at the travel factor when the courier leaves its last stop, as the twin
+#:    charges it (they priced it at the factor of the route's start or of the quote's
+#:    departure), and where a detour quicker than the leg it replaces may make the courier
+#:    leave earlier, at the highest factor it may leave at, so that no quote is below the
+#:    charge nor says feasible when the courier would get home after its shift end; route
+#:    caches (planned costs, ``ReplaceRoutes``' checks) time the way home so too. Days whose
+#:    travel factor changes over the day: a profile with more than one factor, or a
+#:    slowdown over a window
+TWIN_VERSION = 12
 
 
 def twin_version(scenario: Scenario) -> int:
@@ -161,12 +177,26 @@ def twin_version(scenario: Scenario) -> int:
     # breaks); version 9 only days with an order needing a skill some courier lacks or with a
     # vehicle ending elsewhere than it starts; version 10 only days with a node that closes
     # for good; version 11 only days on which an order may be lost or unfilled at pick
-    # (a superset of version 10's: none plays under version 10 now)
-    if _version_11_days(scenario):
+    # (a superset of version 10's: none plays under version 10 now); version 12 only days
+    # whose travel factor changes over the day
+    if _version_12_days(scenario):
         return TWIN_VERSION
+    if _version_11_days(scenario):
+        return 11
     if _version_9_days(scenario):
         return 9
     return 8
+
+
+def _version_12_days(scenario: Scenario) -> bool:
+    """Whether twin version 12 may play days of ``scenario`` differently from version 11:
+    the travel factor changes over the day (the way home, timed at the factor when the
+    courier leaves its last stop, is then timed at another factor than the route's start)."""
+    stoch = scenario.stochastic
+    profile = scenario.travel.profile if stoch.use_travel_profile else []
+    return len({p.duration_factor for p in profile}) > 1 or any(
+        slow.window is not None and slow.factor != 1.0 for slow in stoch.travel_slowdowns
+    )
 
 
 def _version_11_days(scenario: Scenario) -> bool:
@@ -819,6 +849,10 @@ class DispatchSimulator:
         self._stops_memo: dict[int, tuple[Any, ...]] = {}
         self._route_costs: dict[int, tuple[RouteCache, float]] = {}
         self._factors: dict[float, float] = {}  # travel factor by departure time
+        # The factor over the day (None when it never changes): the way home is timed at the
+        # factor when the courier leaves its last stop (twin version 12).
+        steps = TravelFactors(self.world, self.travel_factor)
+        self._travel_factors: TravelFactors | None = None if steps.constant else steps
         # Bumped whenever a parcel's ready estimate changes (a route cache checked since is
         # fresh; an older one is if the estimates its pickups were built with are unchanged).
         self._ready_version = 0
@@ -1634,6 +1668,7 @@ class DispatchSimulator:
             factor=self.travel_factor(t0),
             duration_rows=self._dur_rows,
             is_break=is_break,
+            factors=self._travel_factors,
         )
 
     def _added_breaks_only(self, c: int) -> bool:
@@ -1708,7 +1743,11 @@ class DispatchSimulator:
         t += float(dur[last, job.delivery_loc]) * f
         if t < job.delivery_earliest:
             t = job.delivery_earliest
-        t += job.delivery_service + float(dur[job.delivery_loc, locs[m + 1]]) * f
+        if cache.steps is not None:  # the way home at the factor when it leaves (as quotes)
+            t += job.delivery_service
+            t += float(dur[job.delivery_loc, locs[m + 1]]) * cache.steps.at(t)
+        else:
+            t += job.delivery_service + float(dur[job.delivery_loc, locs[m + 1]]) * f
         if t - cache.arr_list[m + 1] > cache.max_delay_list[m + 1] + 1e-6:
             return False
         cap = w.capacity[c]

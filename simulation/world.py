@@ -12,7 +12,8 @@ vehicles (couriers) ``0..num_vehicles-1``; base orders ``0..num_orders-1`` in sc
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from bisect import bisect_right
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -227,6 +228,105 @@ class World:
             given = loc.model_dump(exclude_none=True) if loc is not None else None
             raise InputError(where, f"location {given} is not a location of the scenario")
         return self.loc_of[loc]
+
+
+_DAY_S = 86_400.0
+
+
+class TravelFactors:
+    """Where the travel factor (:meth:`World.travel_factor`) changes, and its highest and
+    lowest value over a span of departures (what a quote needs to price a way home whose
+    departure it knows only within bounds).
+
+    The factor is the profile's (from each period's start, every day) x the weather x the
+    slowdowns (each over its closed window): piecewise constant, changing only at a profile
+    period's start or a slowdown window's start or just after its end. ``at``: the factor at a
+    departure (``world.travel_factor`` or a memo of it: the same numbers).
+    """
+
+    def __init__(self, world: World, at: Callable[[float], float] | None = None) -> None:
+        """The factor of ``world``'s scenario, read through ``at`` (default: the world's)."""
+        self.at: Callable[[float], float] = world.travel_factor if at is None else at
+        stoch = world.scenario.stochastic
+        profile = world.scenario.travel.profile if stoch.use_travel_profile else []
+        changes = len({p.duration_factor for p in profile}) > 1
+        self._starts = [float(p.start_s) for p in profile] if changes else []
+        points: set[float] = set()
+        for slow in stoch.travel_slowdowns:
+            if slow.window is not None and slow.factor != 1.0:
+                points.add(float(slow.window.start_s))
+                points.add(math.nextafter(float(slow.window.end_s), INF))
+        self._points = sorted(points)
+        #: True when the factor is the same at every departure.
+        self.constant = not self._starts and not self._points
+        first = min([0.0, *self._points])
+        #: The lowest factor at any departure (from time 0 or the first slowdown on).
+        self.lowest = self.floor(first, INF)
+
+    def window(self, t: float) -> tuple[float, float]:
+        """``(lo, hi)``: the factor is ``at(t)`` at every departure in ``[lo, hi)``
+        (``-inf``, ``inf``: no change before or after ``t``); ``t`` finite."""
+        lo, hi = -INF, INF
+        starts = self._starts
+        if starts:
+            base = math.floor(t / _DAY_S) * _DAY_S
+            tod = t - base
+            k = bisect_right(starts, tod)
+            lo = base + starts[k - 1] if k else base - _DAY_S + starts[-1]
+            hi = base + starts[k] if k < len(starts) else base + _DAY_S + starts[0]
+        points = self._points
+        if points:
+            k = bisect_right(points, t)
+            if k and points[k - 1] > lo:
+                lo = points[k - 1]
+            if k < len(points) and points[k] < hi:
+                hi = points[k]
+        return lo, hi
+
+    def _changes(self, a: float, b: float) -> Iterator[float]:
+        """The departures in ``(a, b]`` where the factor may change (``a`` finite; ``b``
+        infinite: up to a day after ``a`` and the last slowdown, which covers every value)."""
+        points = self._points
+        if b == INF:
+            b = max(a, points[-1] if points else a) + _DAY_S
+        starts = self._starts
+        if starts:
+            base = math.floor(a / _DAY_S) * _DAY_S
+            while base + starts[0] <= b:
+                for s in starts:
+                    c = base + s
+                    if c > b:
+                        break
+                    if c > a:
+                        yield c
+                base += _DAY_S
+        for c in points:
+            if a < c <= b:
+                yield c
+
+    def ceiling(self, a: float, b: float) -> float:
+        """The highest factor at a departure in ``[a, b]`` (``at(a)`` unless ``a <= b`` and
+        ``a`` is finite)."""
+        f = self.at(a)
+        if not (a <= b and math.isfinite(a)):
+            return f
+        for c in self._changes(a, b):
+            x = self.at(c)
+            if x > f:
+                f = x
+        return f
+
+    def floor(self, a: float, b: float) -> float:
+        """The lowest factor at a departure in ``[a, b]`` (``at(a)`` unless ``a <= b`` and
+        ``a`` is finite)."""
+        f = self.at(a)
+        if not (a <= b and math.isfinite(a)):
+            return f
+        for c in self._changes(a, b):
+            x = self.at(c)
+            if x < f:
+                f = x
+        return f
 
 
 def compile_world(scenario: Scenario, *, travel_tables: bool = True) -> World:

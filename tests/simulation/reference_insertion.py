@@ -2,7 +2,10 @@
 
 A verbatim copy (only renamed) of main's :func:`simulation.insertion._quote_loops` with the
 exact pricing before driver breaks, taken before h1's speed-ups were ported: the pruned quote
-must match it bit for bit (pruning may skip work, never change an answer).
+must match it bit for bit (pruning may skip work, never change an answer). Session 80 (twin
+version 12) priced the way home here as there: at the factor when the courier leaves its last
+stop (``cache.steps`` set: the highest factor it may leave at where a detour may make it
+leave earlier).
 
 :class:`ExactInsertionReference` is session 55's ``_ExactInsertion`` (verbatim, renamed): the
 brute-force forward play of an insertion right before a break, every delivery position played
@@ -29,6 +32,8 @@ from simulation.insertion import (
     Priced,
     RouteCache,
     Rows,
+    _home_ceiling,
+    _home_extra,
     _quote_empty,
 )
 
@@ -202,14 +207,27 @@ def quote_loops_reference(
         if not fits[i] or not chain_ok[i]:
             continue
         start_d = arr_d if arr_d >= e_d else e_d
-        delta = start_d + s_d + t_from_d[i] * f - arr[i + 1]
+        if cache.steps is not None and i == m:
+            dep_d = start_d + s_d
+            delta = dep_d + t_from_d[i] * _home_ceiling(cache, dep_d, dep_d) - arr[i + 1]
+        else:
+            delta = start_d + s_d + t_from_d[i] * f - arr[i + 1]
+        gain = 0.0
         if delta < 0.0:
+            gain = -delta
             delta = 0.0
         if delta > max_delay[i + 1] + EPS:
             continue
         end = delta - (total_wait - wc[i])
         if end < 0.0:
             end = 0.0
+        if cache.steps is not None and i < m:
+            x = _home_extra(cache, end, gain)
+            if x > 0.0 and arr[m + 1] + end + x > cache.home_shift_end + EPS:
+                continue
+            end += x
+            if end < 0.0:
+                end = 0.0
         late = start_d - l_d
         if late < 0.0:
             late = 0.0
@@ -250,7 +268,9 @@ def quote_loops_reference(
             ):
                 continue
             delta_1 = dep_p[i] + t_from_pr[i] * f - arr[i + 1]
+            gain_1 = 0.0
             if delta_1 < 0.0:
+                gain_1 = -delta_1
                 delta_1 = 0.0
             lim = delta_1 + wc[i]
             wci = wc[i]
@@ -273,7 +293,13 @@ def quote_loops_reference(
                     sd = 0.0
                 arr_d = dep[j] + sd + t_to_d[j] * f
                 start_d = arr_d if arr_d >= e_d else e_d
-                delta_2 = start_d + s_d + t_from_d[j] * f - arr[j + 1]
+                if cache.steps is not None and j == m:
+                    dep_d = start_d + s_d
+                    fh = _home_ceiling(cache, dep_d - gain_1, dep_d)
+                    delta_2 = dep_d + t_from_d[j] * fh - arr[j + 1]
+                else:
+                    delta_2 = start_d + s_d + t_from_d[j] * f - arr[j + 1]
+                gain = gain_1 - delta_2
                 if delta_2 < 0.0:
                     delta_2 = 0.0
                 if delta_2 > max_delay[j + 1] + EPS:
@@ -281,6 +307,13 @@ def quote_loops_reference(
                 end = delta_2 - (total_wait - wc[j])
                 if end < 0.0:
                     end = 0.0
+                if cache.steps is not None and j < m:
+                    x = _home_extra(cache, end, gain if gain > 0.0 else 0.0)
+                    if x > 0.0 and arr[m + 1] + end + x > cache.home_shift_end + EPS:
+                        continue
+                    end += x
+                    if end < 0.0:
+                        end = 0.0
                 late = start_d - l_d
                 if late < 0.0:
                     late = 0.0
@@ -415,6 +448,8 @@ class ExactInsertionReference:
         while True:  # back on the old route at node k (a stop that is not a break, or home)
             dt, dm = self._leg(cur, loc[k])
             metres += dm
+            if c.steps is not None and k == m + 1:  # the way home at the factor then
+                dt = float(self.dur[cur][loc[k]]) * _home_ceiling(c, t, t)
             delta = t + dt - c.arr_list[k]
             if delta >= 0.0 or k == m + 1:
                 if delta > c.max_delay_list[k] + EPS:
@@ -423,6 +458,11 @@ class ExactInsertionReference:
                     end = delta - (wc[m + 1] - wc[k - 1])
                     end = end if end > 0.0 else 0.0
                     late += delta * c.late_after_list[k]
+                    if c.steps is not None and k <= m:
+                        x = _home_extra(c, end, 0.0)
+                        if x > 0.0 and c.arr_list[m + 1] + end + x > c.home_shift_end + EPS:
+                            return None
+                        end += x
                 else:
                     end = delta  # home earlier
                 break

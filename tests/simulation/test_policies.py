@@ -671,10 +671,17 @@ PINNED_INSERTION_DAYS: dict[tuple[int | None, int], tuple[int, str, str, float, 
     # 349 is lost at 21:00: one courier fewer goes out (16,500 cents fixed, 19,500 before),
     # 5.63 courier hours fewer, 11,347.24 cents less (216,755.18 cents, outcomes
     # "fd40800087cb22f2"), the same orders delivered and unserved.
-    (8, 1): (1040, "47421fdcbd07e2e5", "6810e0f442fb7a37", 321885.41501170926, 0.785, 358.0),
-    (None, 1): (1006, "095c1b54f2c3768c", "de2ae4af4c9b7e13", 294779.231378361, 0.785, 364.0),
-    (8, 2): (919, "484eb803c82ea534", "54ef01f95fbc72ae", 203020.0517520333, 0.84, 387.0),
-    (None, 2): (919, "20dcd21a7bdec622", "2b038b9c6d8f124c", 205407.94149489913, 0.8325, 387.0),
+    # All four re-recorded in session 80 (twin version 12: the days' congestion profile
+    # changes the factor, and quotes and route caches now time the way home at the factor
+    # when the courier leaves its last stop). Before: (8, 1) 1040, "47421fdcbd07e2e5",
+    # "6810e0f442fb7a37", 321885.41501170926, 0.785, 358.0; (None, 1) 1006,
+    # "095c1b54f2c3768c", "de2ae4af4c9b7e13", 294779.231378361, 0.785, 364.0; (8, 2) 919,
+    # "484eb803c82ea534", "54ef01f95fbc72ae", 203020.0517520333, 0.84, 387.0; (None, 2) 919,
+    # "20dcd21a7bdec622", "2b038b9c6d8f124c", 205407.94149489913, 0.8325, 387.0.
+    (8, 1): (1013, "99a4d02fbed2850e", "50b6eea99d544284", 300155.73797658645, 0.8, 360.0),
+    (None, 1): (1056, "834dae5e29efbbea", "3654e149ecda4c61", 336514.5723328201, 0.7675, 355.0),
+    (8, 2): (918, "0535cbec0a673fd4", "928911aeb9a1d799", 201418.16962012238, 0.8475, 387.0),
+    (None, 2): (920, "e6e71f70f059a2b0", "914862d759799bbb", 213969.06355959846, 0.8375, 387.0),
 }
 
 
@@ -767,13 +774,16 @@ def _planned_insertion_day(
 #: left waiting until the horizon's end: 35 decisions fewer (502, "ee40e0862407256f"), the
 #: same orders delivered and unserved, 1,360 m less driven and 262.34 cents less lateness
 #: (228,913.74 cents, outcomes "b06e82c2b334f500").
+#: Re-recorded in session 80 (twin version 12, the way home timed at the factor when the
+#: courier leaves): before, 467 decisions "246edbc6b1055e98", "8086765ffa4eb09b",
+#: 228645.9591131223 cents, on-time 0.55625, 138.0 delivered.
 PINNED_PLANNED_DAY = (
-    467,
-    "246edbc6b1055e98",
-    "8086765ffa4eb09b",
-    228645.9591131223,
-    0.55625,
-    138.0,
+    482,
+    "b5ad6f9956f976eb",
+    "a6d681045347a2e6",
+    250580.4368015595,
+    0.53125,
+    133.0,
 )
 
 

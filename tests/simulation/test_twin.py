@@ -1601,7 +1601,7 @@ def test_a_node_outage_to_the_horizons_end_closes_it_for_good(end_s: int) -> Non
             "node_outages": [{"node_id": "near", "window": {"start_s": 1_000, "end_s": end_s}}],
         },
     )
-    assert twin_version(closed) == TWIN_VERSION
+    assert twin_version(closed) == 11  # (version 11's days; no travel profile)
     result = simulate(closed, policy="insertion", seed=1, params=SimParams(record_events=True))
     assert result.events is not None
     kinds = [e[1] for e in result.events]
@@ -2674,11 +2674,6 @@ def _rush_way_home() -> Scenario:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known (session 77, not fixed): quotes price the way home at the travel factor of "
-    "the route's start, the twin charges it at the factor when the courier leaves for home",
-)
 def test_a_quote_prices_the_way_home_at_the_factor_when_the_courier_leaves() -> None:
     # At a's release (1,500 s, factor 1) the bike would leave at once, deliver a at 2,500 s
     # and drive home from there in the rush hour (1,000 m at twice the time: 2,000 s), home
@@ -2693,16 +2688,38 @@ def test_a_quote_prices_the_way_home_at_the_factor_when_the_courier_leaves() -> 
     while sim.next_decision() is not None:
         pass
     assert sim.result().metrics["cost_cents"] == 3000.0
-    assert quote.cost_delta_cents == 3000.0  # (2,000 until fixed)
+    assert quote.cost_delta_cents == 3000.0  # (2,000 until twin version 12)
+
+
+def test_twin_version_12_only_for_days_whose_travel_factor_changes() -> None:
+    # version 12 times the way home at the factor when the courier leaves its last stop:
+    # only days whose factor changes over the day (a profile with more than one factor, a
+    # slowdown over a window) may play differently; the others keep their version
+    assert TWIN_VERSION == 12
+    assert twin_version(_rush_way_home()) == 12
+    data = _rush_way_home().model_dump(mode="json")
+    data["stochastic"]["use_travel_profile"] = False
+    assert twin_version(Scenario.model_validate(data)) == 8
+    data["stochastic"]["use_travel_profile"] = True
+    data["travel"]["profile"][1]["duration_factor"] = 1.0  # one factor all day
+    assert twin_version(Scenario.model_validate(data)) == 8
+    data["stochastic"]["travel_slowdowns"] = [{"factor": 1.5}]  # all day: no change
+    assert twin_version(Scenario.model_validate(data)) == 8
+    data["stochastic"]["travel_slowdowns"] = [
+        {"factor": 1.5, "window": {"start_s": 3000, "end_s": 4000}}
+    ]
+    assert twin_version(Scenario.model_validate(data)) == 12
+    data["stochastic"]["travel_slowdowns"][0]["factor"] = 1.0
+    assert twin_version(Scenario.model_validate(data)) == 8
+    assert twin_version(_late_pick(180, 0)) == 11  # version 11's days keep 11
 
 
 def test_twin_version_11_only_for_days_with_an_order_that_may_be_lost_or_unfilled() -> None:
     # version 11 closes the day when an order is lost (version 10's days: a node closing for
     # good) or unfilled at pick (a stock discrepancy, or stock modelled: a line a plan's
     # allocation leaves short); other days keep their version (9 or 8)
-    from simulation.twin import TWIN_VERSION, twin_version
+    from simulation.twin import twin_version
 
-    assert TWIN_VERSION == 11
     assert twin_version(_late_pick(180, 0)) == 11
     data = _late_pick(180, 0).model_dump(mode="json")
     data["nodes"][0]["opening_hours"] = []
