@@ -1040,6 +1040,10 @@ def _quote_loops(
     # (the lowest factor at any departure), for the lower bounds of the costs below.
     home_lb = 0.0 if steps is None else cache.home_hop * (cache.home_lowest - cache.home_f)
     f_home_lb = f if steps is None else cache.home_lowest
+    # (_home_extra's first test inlined: the departures home at the planned factor)
+    dep_m = dep[m]
+    home_lo = cache.home_lo
+    home_hi = cache.home_hi
     fits = [True] * k
     if chain and q:
         cap_eps = [ck + EPS for ck in cap]
@@ -1120,7 +1124,7 @@ def _quote_loops(
         end = delta - (total_wait - wc[i])
         if end < 0.0:
             end = 0.0
-        if steps is not None and i < m:
+        if steps is not None and i < m and not (dep_m - gain >= home_lo and dep_m + end < home_hi):
             x = _home_extra(cache, end, gain)
             if x:
                 if x > 0.0 and arr[big_m] + end + x > home_end:
@@ -1348,8 +1352,13 @@ def _quote_loops(
                 end = delta_2 - (total_wait - wc[p])
                 if end < 0.0:
                     end = 0.0
-                if steps is not None and p < m:
-                    x = _home_extra(cache, end, gain if gain > 0.0 else 0.0)
+                gain = gain if gain > 0.0 else 0.0
+                if (
+                    steps is not None
+                    and p < m
+                    and not (dep_m - gain >= home_lo and dep_m + end < home_hi)
+                ):
+                    x = _home_extra(cache, end, gain)
                     if x:
                         if x > 0.0 and arr[big_m] + end + x > home_end:
                             continue  # home after the shift end
