@@ -367,8 +367,9 @@ def markdown(
         "`simulation.stats.paired_diff` (policy minus baseline; `(every day)`: the same "
         "difference on every day), the cost ratio Fieller's interval of mean(policy) / "
         "mean(baseline) (`ratio_ci`), both 95%. Code's twin version: "
-        f"{TWIN_VERSION} (a day is played under the version it gives: 9 where versions 10 "
-        "and 11 change nothing, 8 where version 9 does not either). Days: "
+        f"{TWIN_VERSION} (a day is played under the version it gives: 11 where version 12 "
+        "changes nothing, 9 where versions 10 to 12 change nothing, 8 where version 9 does "
+        "not either). Days: "
         f"{day_list}. The per-run KPIs are in the CSV of the same name.",
         "",
         f"Command: `{command}`.",
