@@ -835,17 +835,39 @@ def _last_refused(
     legs (``cache.steps`` set): :func:`_detour_free`'s reasoning times every leg at the
     route's factor, which does not bound that position's delay at home then.
 
-    Its start is at least the last stop's departure and its earliest start, and its way home
-    takes at least its duration at the lowest factor."""
+    The delivery leaves at the earliest at the last stop's departure plus the quicker of the
+    ways there (direct, or through the job's pickups) at the route's factor, its earliest start
+    and its service; its way home takes at least its duration at the lowest factor from then to
+    the shift end (leaving later, it gets home late). A margin (:data:`TIME_MARGIN_S`) keeps
+    float rounding from refusing what the formulas take."""
     loc = cache.loc_list
+    last = loc[-2]
     d = job.delivery_loc
-    home = loc[-1]
-    y = rows[0][d][home] if rows is not None else duration[d, home]
+    dur: Rows | NDArray[np.int32] = rows[0] if rows is not None else duration
+    f = cache.factor
     t = cache.dep_list[-2]
+    if 0.0 < f < INF:
+        x = dur[last][d]
+        chain = job.chain_loc
+        if chain:
+            via = dur[last][chain[0]] + sum(dur[a][b] for a, b in pairwise(chain))
+            via += dur[chain[-1]][d]
+            if via < x:
+                x = via
+        t = t + float(x) * f
     e_d = job.delivery_earliest
-    start = t if t >= e_d else e_d
-    delay = start + job.delivery_service + float(y) * cache.home_lowest - cache.arr_list[-1]
-    return bool(delay > cache.max_delay_list[-1] + EPS)
+    leave = (t if t >= e_d else e_d) + job.delivery_service
+    latest = cache.home_shift_end + 1.0
+    if leave > latest:
+        return True  # home after the shift end
+    if leave >= cache.home_lo and latest < cache.home_hi:
+        fl = cache.home_f
+    else:
+        steps = cache.steps
+        assert steps is not None
+        fl = steps.floor(leave, latest)
+    delay = leave + float(dur[d][loc[-1]]) * fl - cache.arr_list[-1]
+    return bool(delay > cache.max_delay_list[-1] + EPS + TIME_MARGIN_S)
 
 
 def _first_delivery_position(cache: RouteCache, job: JobSpec) -> int:
