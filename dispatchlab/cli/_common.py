@@ -615,13 +615,18 @@ def with_elapsed_bar(
 ) -> R:
     """Run ``work`` under a transient elapsed-time bar on stderr (no bar when ``quiet``);
     ``status``, if given, is read every tick and shown after the bar (plain text: what the
-    work is doing)."""
+    work is doing).
+
+    On a stderr that is not an interactive terminal (a file, a pipe) there is no bar and
+    nothing is written, as :func:`progress_bar` does: Rich ended the bar there with an empty
+    line, which came before a following error message (``route bad.json 2>err.txt``).
+    """
     import threading
     import time
 
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    if quiet:
+    if quiet or not err_console.is_interactive:
         return work()
     done = threading.Event()
     columns = [TextColumn(_bar_text(label)), BarColumn(), TimeElapsedColumn()]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 import shutil
 from pathlib import Path
@@ -413,6 +414,84 @@ def test_progress_bar_writes_nothing_on_a_non_terminal_stderr(
         progress(1, 2)
         progress(2, 2)
     assert capsys.readouterr() == ("", "")
+
+
+def _forced_console(monkeypatch: pytest.MonkeyPatch, *, terminal: bool) -> io.StringIO:
+    """Put a stderr console on a StringIO in place, an interactive terminal or not; its text."""
+    from rich.console import Console
+
+    from dispatchlab.cli import _common
+
+    text = io.StringIO()
+    console = Console(
+        file=text, force_terminal=terminal, force_interactive=terminal, width=100, emoji=False
+    )
+    monkeypatch.setattr(_common, "err_console", console)
+    return text
+
+
+@pytest.mark.parametrize("terminal", [True, False])
+def test_the_elapsed_bar_is_drawn_on_a_terminal_only(
+    monkeypatch: pytest.MonkeyPatch, terminal: bool
+) -> None:
+    """``route``'s and ``allocate``'s bar: on a terminal it is drawn (its label and status,
+    braces and all); elsewhere (a file, a pipe) nothing is written. Rich ended it there with
+    an empty line, which came before a following error (``route bad.json 2>err.txt``)."""
+    import time
+
+    from dispatchlab.cli._common import with_elapsed_bar
+
+    text = _forced_console(monkeypatch, terminal=terminal)
+    asked: list[str] = []
+
+    def status() -> str:
+        asked.append("solving {x}")
+        return asked[-1]
+
+    def work() -> int:
+        time.sleep(0.5)  # the bar ticks every 0.1 s
+        return 42
+
+    assert with_elapsed_bar("route {north}", 1.0, False, work, status=status) == 42
+    if terminal:
+        assert "route {north}" in text.getvalue() and "solving {x}" in text.getvalue()
+        assert asked
+    else:
+        assert (text.getvalue(), asked) == ("", [])
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["route", "{small}", "--engine", "greedy", "--time-limit", "1"],
+        ["allocate", "{small}", "--scenario", "--time-limit", "5"],
+    ],
+)
+def test_route_and_allocate_write_nothing_to_a_non_terminal_stderr(
+    tmp_path: Path, command: list[str]
+) -> None:
+    """``dispatchlab route s.json --out p.json 2>err.txt``: err.txt held an empty line (the
+    elapsed bar's end on a non-terminal), and an error after it came second."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.dispatchlab.small import SMALL
+    from tests.scripts import REPO
+
+    small = tmp_path / "small.json"
+    small.write_text(json.dumps(SMALL))
+    args = [a.replace("{small}", str(small)) for a in command]
+    done = subprocess.run(
+        [sys.executable, "-m", "dispatchlab", *args, "--out", str(tmp_path / "r.json")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+        timeout=300,
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+    assert (tmp_path / "r.json").stat().st_size > 0
 
 
 BRACED_SOLOMON = """depot {north}
