@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from scenarios.errors import InputError
-from scenarios.files import read_limited
+from scenarios.files import naming_written, read_limited
 from scenarios.io.json_io import atomic_write, json_error_where, loads
 from scenarios.model import Scenario
 from scenarios.saved import saved_context
@@ -465,7 +465,7 @@ def _append_cache(path: Path, key: str, out: DayOutcome) -> None:
         "wall_s": out.wall_s,
         "detail": out.detail,
     }
-    with path.open("a") as fh:
+    with naming_written(path), path.open("a") as fh:  # a failed write names the cache
         fh.write(json.dumps(row) + "\n")
 
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 import io
 import os
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
@@ -58,6 +60,23 @@ def check_output_file_folder(path: str | Path, field: str) -> None:
     folder, which must exist (a library function writing a result file checks it first)."""
     target = Path(path)
     usable_folder(target.parent, field, target)
+
+
+@contextmanager
+def naming_written(path: str | Path) -> Iterator[None]:
+    """Raise an OSError of the block that names no file as one naming ``path``, the file the
+    block writes (a write or close that fails says ``No space left on device`` alone)."""
+    try:
+        yield
+    except OSError as err:
+        if err.filename is not None:
+            raise
+        reason = err.strerror or str(err) or type(err).__name__
+        try:
+            named = type(err)(err.errno, reason, str(path))
+        except TypeError:  # a subclass built otherwise: the plain class
+            named = OSError(err.errno, reason, str(path))
+        raise named from None
 
 
 def read_limited(path: str | Path, *, field: str = "path") -> bytes:

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from scenarios.files import naming_written
 from simulation.result import MARKS, METRICS, direction, kpi_bounds
 from simulation.stats import (
     CONSTANT_EXPLAINED,
@@ -617,20 +618,25 @@ def write_report(
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     md = out_dir / "comparison.md"
-    md.write_text(markdown_table(result) + "\n", encoding="utf-8")
+    with naming_written(md):  # a failed write names its file (it said no file)
+        md.write_text(markdown_table(result) + "\n", encoding="utf-8")
     written.append(md)
     csv_path = out_dir / "comparison.csv"
-    write_csv(result, csv_path)
+    with naming_written(csv_path):
+        write_csv(result, csv_path)
     written.append(csv_path)
     reps = out_dir / "replications.csv"
-    write_replications_csv(result, reps)
+    with naming_written(reps):
+        write_replications_csv(result, reps)
     written.append(reps)
     images = plots(result)
     for name, data in images.items():
         p = out_dir / name
-        p.write_bytes(data)
+        with naming_written(p):
+            p.write_bytes(data)
         written.append(p)
     page = out_dir / "report.html"
-    page.write_text(html_report(result, images, title=title), encoding="utf-8")
+    with naming_written(page):
+        page.write_text(html_report(result, images, title=title), encoding="utf-8")
     written.append(page)
     return written

@@ -174,10 +174,37 @@ def with_input_file(err: InputError) -> InputError:
     return InputError(err.field, err.reason, source=files[0])
 
 
+#: the output files and folders the running command checked before writing them: (path,
+#: the option that gave it, whether it is a folder its files are written in)
+_output_paths: ContextVar[tuple[tuple[Path, str, bool], ...]] = ContextVar(
+    "dispatchlab_output_paths", default=()
+)
+
+
+def note_output(path: Path, option: str, *, folder: bool = False) -> None:
+    """Record that the running command writes ``path`` (a file, or a ``folder`` of files),
+    given as ``option``: :func:`cli_errors` then names the option in an error writing it."""
+    _output_paths.set((*_output_paths.get(), (path, option, folder)))
+
+
+def os_error_message(err: OSError) -> str:
+    """:func:`os_error_line`, with the option after the path when the path is an output the
+    command noted (:func:`note_output`): ``out.json: --out: No space left on device``."""
+    if err.filename is not None and err.filename2 is None:
+        name = os.fsdecode(err.filename)
+        where = Path(name)
+        for path, option, folder in reversed(_output_paths.get()):
+            if where == path or (folder and where.parent == path):
+                reason = err.strerror or str(err) or type(err).__name__
+                return InputError(option, reason, source=name).one_line()
+    return os_error_line(err)
+
+
 def cli_errors(fn: Callable[P, R]) -> Callable[P, R]:
     """Turn bad input into one clear line on stderr and exit 2; Ctrl-C into exit 130.
 
-    An OSError (a file that cannot be read or written) counts as bad input: ``path: reason``;
+    An OSError (a file that cannot be read or written) counts as bad input: ``path: reason``
+    (``path: option: reason`` for an output an option gave, :func:`os_error_message`);
     but a standard output closed by its reader (``| head``) ends the command quietly, with
     exit status 1 (:mod:`scenarios.pipes`), and one that cannot be written (``> /dev/full``)
     is left to the entry point (:func:`dispatchlab.cli.main`: one line, exit 1).
@@ -187,6 +214,7 @@ def cli_errors(fn: Callable[P, R]) -> Callable[P, R]:
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         token = _input_files.set(())
+        outputs = _output_paths.set(())
         try:
             with saved_data_warnings():
                 return fn(*args, **kwargs)
@@ -197,14 +225,15 @@ def cli_errors(fn: Callable[P, R]) -> Callable[P, R]:
         except BrokenPipeError as err:
             if stdout_closed():  # ``| head`` stopped reading: as Click and Rich, quietly
                 raise quiet_exit() from None
-            raise fail(os_error_line(err)) from None
+            raise fail(os_error_message(err)) from None
         except StdoutUnwritable:  # not the input's fault: the entry point says it
             raise
         except OSError as err:
-            raise fail(os_error_line(err)) from None
+            raise fail(os_error_message(err)) from None
         except KeyboardInterrupt:
             raise fail("interrupted", EXIT_INTERRUPTED) from None
         finally:
+            _output_paths.reset(outputs)
             _input_files.reset(token)
 
     return wrapper
@@ -382,8 +411,10 @@ def check_output_file(out: Path, option: str = "--out") -> None:
     """Fail, before any work is done, unless the file ``out`` can be written.
 
     Its folder must exist: a missing one is an error naming it, never created (a typo in a
-    path is not turned into new folders).
+    path is not turned into new folders). An error writing it later names ``option``
+    (:func:`note_output`).
     """
+    note_output(out, option)
     if out.is_dir():
         raise InputError(option, "is a directory, expected a file path", source=str(out))
     if out.exists() and not os.access(out, os.W_OK):
@@ -427,8 +458,10 @@ def check_output_folder(out: Path, option: str = "--out") -> None:
     """Fail, before any work is done, unless ``out`` is a writable folder or can be made one.
 
     A missing ``out`` is created by the command, but only ``out`` itself: its parent folder
-    must exist (as ``mkdir`` without ``-p``), else the error names the missing parent.
+    must exist (as ``mkdir`` without ``-p``), else the error names the missing parent. An
+    error writing a file in it later names ``option`` (:func:`note_output`).
     """
+    note_output(out, option, folder=True)
     if out.exists() and not out.is_dir():
         raise InputError(option, "is a file, expected a folder", source=str(out))
     usable_folder(out if out.exists() else out.parent, option, out)

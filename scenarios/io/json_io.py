@@ -21,7 +21,7 @@ from scenarios.errors import (
     field_path,
     input_error_from_validation,
 )
-from scenarios.files import read_limited
+from scenarios.files import naming_written, read_limited
 from scenarios.saved import saved_context, warn_corrections
 
 M = TypeVar("M", bound=BaseModel)
@@ -207,8 +207,9 @@ def _article(name: str) -> str:
 
 
 def write_json(model: BaseModel, path: str | Path) -> None:
-    """Write a model to ``path`` as JSON followed by a newline."""
-    Path(path).write_text(to_json(model) + "\n", encoding="utf-8")
+    """Write a model to ``path`` as JSON followed by a newline (an OSError names ``path``)."""
+    with naming_written(path):
+        Path(path).write_text(to_json(model) + "\n", encoding="utf-8")
 
 
 @contextmanager
@@ -218,11 +219,12 @@ def atomic_write(path: str | Path) -> Iterator[BinaryIO]:
     A ``path`` that is a symlink (``/dev/stdout``, ``latest.json``) or not a regular file (a
     device such as ``/dev/null``, a FIFO) is written through, as a shell's ``>`` does, not
     replaced: the rename put a regular file in its place (run as root, ``--out /dev/null``
-    replaced the null device).
+    replaced the null device). A write that fails names ``path`` (``No space left on device``
+    said no file).
     """
     out = Path(path)
     if out.is_symlink() or (out.exists() and not out.is_file()):
-        with out.open("wb") as fh:
+        with naming_written(out), out.open("wb") as fh:
             yield fh
         return
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
@@ -231,7 +233,7 @@ def atomic_write(path: str | Path) -> Iterator[BinaryIO]:
             fh = tmp.open("wb")
         except OSError as err:  # named ``path``: the temp file is no name the caller knows
             raise _on_target(err, out, f"making the temp file {tmp.name} to write it") from None
-        with fh:
+        with naming_written(out), fh:
             yield fh
         try:
             tmp.replace(out)

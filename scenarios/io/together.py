@@ -20,6 +20,8 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
+from scenarios.files import naming_written
+
 #: The signals held back while the files are renamed into place (Ctrl-C, kill)
 HELD_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
 
@@ -95,7 +97,8 @@ def write_together(files: Mapping[Path, str]) -> list[Path]:
     of them puts back the targets already replaced (their previous files, or none where there
     was none) and is raised. A target that is a symlink, device or FIFO cannot be renamed
     with the others: it is written through, once the others are in place. Two paths naming
-    one file: ValueError, before anything is written.
+    one file: ValueError, before anything is written. A write that fails (a full disk) names
+    its target, not the temporary file.
     """
     paths = list(files)
     real = [os.path.realpath(p) for p in paths]
@@ -116,7 +119,7 @@ def write_together(files: Mapping[Path, str]) -> list[Path]:
             except OSError as err:  # named ``final``: the caller knows no temporary name
                 doing = f"making the temporary file {temporary.name}"
                 raise _on_target(err, final, doing) from None
-            with fh:
+            with naming_written(final), fh:
                 fh.write(files[final])
         try:
             with signals_held():
@@ -134,7 +137,7 @@ def write_together(files: Mapping[Path, str]) -> list[Path]:
         for temporary, _ in pending:
             temporary.unlink(missing_ok=True)
     for final in through:
-        with final.open("w", encoding="utf-8", newline="") as fh:
+        with naming_written(final), final.open("w", encoding="utf-8", newline="") as fh:
             fh.write(files[final])
     return paths
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from dispatchlab.cli import app
@@ -146,3 +150,148 @@ def test_an_unwritable_file_is_still_the_commands_error(
     assert info.value.code == 2 and err.startswith("error: "), err
     assert "No space left on device" in err and "standard output" not in err
     assert sys.stdout is before
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+@pytest.mark.parametrize(
+    ("command", "option"),
+    [
+        (["route", "{city}", "--engine", "greedy", "--time-limit", "1", "--out"], "--out"),
+        (["allocate", "{city}", "--scenario", "--time-limit", "5", "--out"], "--out"),
+        (["scenario", "convert", "{city}", "--out"], "--out"),
+        (
+            ["scenario", "generate", "--orders", "5", "--nodes", "2", "--couriers", "2", "--out"],
+            "--out",
+        ),
+        (["simulate", "{city}", "--replications", "1", "--executor", "serial", "--out"], "--out"),
+        (["allocate-literature", "--orders", "5", "--nodes", "2"], "OUT"),
+        (
+            ["evaluate", "--scenario", "{city}", "--policies", "greedy", "--seeds", "1", "--days"],
+            "--days",
+        ),
+    ],
+)
+def test_an_output_file_that_cannot_be_written_is_named_with_its_option(
+    tiny_city: Path, capsys: pytest.CaptureFixture[str], command: list[str], option: str
+) -> None:
+    """``--out /dev/full`` said ``error: No space left on device``: no file, no option (the
+    docs say a failed write names the path given); the line names both, exit 2 as before."""
+    from dispatchlab.cli import main
+
+    args = [a.replace("{city}", str(tiny_city)) for a in command]
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as info:
+        main([*args, "/dev/full"])
+    err = capsys.readouterr().err
+    assert (info.value.code, err) == (2, f"error: /dev/full: {option}: No space left on device\n")
+
+
+def test_a_report_file_that_cannot_be_written_is_named_with_the_option(
+    tiny_city: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file of ``whatif --out FOLDER`` that a full disk refuses is named, under the option
+    that gave its folder (the write's OSError names no file)."""
+    import simulation.report
+    from dispatchlab.cli import main
+
+    def full(*args: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(simulation.report, "plots", lambda sweep: {})
+    monkeypatch.setattr(simulation.report, "write_csv", full)
+    (tiny_city.parent / "v.yaml").write_text("base: city.json\nvariants:\n  - name: same\n")
+    report = tiny_city.parent / "report"
+    args = ["whatif", str(tiny_city.parent / "v.yaml"), "--replications", "1"]
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as info:
+        main([*args, "--executor", "serial", "-q", "--out", str(report)])
+    err = capsys.readouterr().err
+    expected = f"error: {report / 'comparison.csv'}: --out: No space left on device\n"
+    assert (info.value.code, err) == (2, expected)
+
+
+def test_a_write_error_names_the_file_written() -> None:
+    """An OSError of a write names no file (``No space left on device``): the file written
+    is named, its class and reason kept; an error naming a file already is left alone."""
+    from scenarios.files import naming_written
+
+    with pytest.raises(OSError) as info, naming_written("r.json"):
+        raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
+    assert type(info.value) is BlockingIOError
+    assert (info.value.errno, info.value.strerror, info.value.filename) == (
+        errno.EAGAIN,
+        "Resource temporarily unavailable",
+        "r.json",
+    )
+    with pytest.raises(OSError) as info, naming_written("r.json"):
+        raise PermissionError(errno.EACCES, "Permission denied", "other.json")
+    assert info.value.filename == "other.json"
+    with pytest.raises(OSError) as info, naming_written("r.json"):
+        raise OSError("no errno")
+    assert (info.value.strerror, info.value.filename) == ("no errno", "r.json")
+
+
+def test_a_failed_atomic_write_names_the_file_not_its_temp_file(tmp_path: Path) -> None:
+    """A regular file's atomic write fails in its temp file (a full disk): the error names the
+    file given, and neither it nor the temp file is left."""
+    from scenarios.io.json_io import atomic_write
+
+    out = tmp_path / "r.json"
+    with pytest.raises(OSError) as info, atomic_write(out) as fh:
+        fh.write(b"{")
+        raise OSError(errno.ENOSPC, "No space left on device")
+    assert (info.value.errno, info.value.filename) == (errno.ENOSPC, str(out))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_model_file_that_cannot_be_written_is_named(tmp_path: Path) -> None:
+    """``train --out m.zip`` on a full disk: SB3's write of the partial file names no file;
+    the error names the model file given (not the partial one), and no partial file is left."""
+    from types import SimpleNamespace
+
+    from rl_agents.env import EnvParams
+    from rl_agents.model_io import save_model
+
+    def full(path: object) -> None:
+        Path(str(path)).write_bytes(b"PK")  # begun, then the disk is full
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    model = SimpleNamespace(policy=SimpleNamespace(), save=full)
+    out = tmp_path / "m.zip"
+    with pytest.raises(OSError) as info:
+        save_model(model, out, algo="ppo", env_params=EnvParams())
+    assert (info.value.strerror, info.value.filename) == ("No space left on device", str(out))
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_a_hindsight_cache_that_cannot_be_appended_to_is_named(tmp_path: Path) -> None:
+    """``evaluate --hindsight-cache`` on a full disk: the append's error names the cache."""
+    from rl_agents.evaluate import DayOutcome, _append_cache
+
+    cache = tmp_path / "cache.jsonl"
+    cache.symlink_to("/dev/full")
+    day = DayOutcome("hindsight", 1, {"cost": 1.0}, 0, [], 0.5)
+    with pytest.raises(OSError) as info:
+        _append_cache(cache, "key", day)
+    assert (info.value.errno, info.value.filename) == (errno.ENOSPC, str(cache))
+
+
+@given(
+    code=st.sampled_from(sorted(errno.errorcode)),
+    path=st.text(st.characters(codec="utf-8", exclude_characters="\x00/"), min_size=1),
+)
+def test_a_write_error_keeps_its_class_and_reason_and_names_the_file(code: int, path: str) -> None:
+    """Whatever the errno (its OSError subclass: PermissionError, BrokenPipeError...), the
+    error a write raises is raised naming the file written, its class and reason kept."""
+    from scenarios.files import naming_written
+
+    raised = OSError(code, os.strerror(code))
+    with pytest.raises(OSError) as info, naming_written(path):
+        raise raised
+    assert type(info.value) is type(raised)
+    assert (info.value.errno, info.value.strerror, info.value.filename) == (
+        code,
+        os.strerror(code),
+        path,
+    )
