@@ -94,6 +94,7 @@ from solvers.routing.timing import (
     route_timing,
     visits,
 )
+from solvers.select import smallest
 
 INF = float("inf")
 #: pickup gaps x delivery gaps tried exactly for a pickup-and-delivery order
@@ -490,8 +491,9 @@ class GreedyBuilder:
             c_d = price(alone_d.duration, alone_d.added_distance, vd & alone_d.ok)
             kp = min(PAIR_CANDIDATES, gp.shape[1])
             kd = min(PAIR_CANDIDATES, gd.shape[1])
-            top_p = np.take_along_axis(gp, np.argpartition(c_p, kp - 1, axis=1)[:, :kp], axis=1)
-            top_d = np.take_along_axis(gd, np.argpartition(c_d, kd - 1, axis=1)[:, :kd], axis=1)
+            # (ties to the earlier gap: np.argpartition's differ from CPU to CPU, solvers.select)
+            top_p = np.take_along_axis(gp, smallest(c_p, kp), axis=1)
+            top_d = np.take_along_axis(gd, smallest(c_d, kd), axis=1)
             # best pickup before each top delivery gap, best delivery after each pickup gap
             wp, wd = gp.shape[1], gd.shape[1]
             idx_p = np.broadcast_to(np.arange(wp)[None, :], c_p.shape)
@@ -561,8 +563,7 @@ class GreedyBuilder:
         hi = np.minimum(dl, dl[oi])
         m = dur[dn[oi], dn] + dur[dn, dn[oi]] + np.maximum(lo - hi, 0)
         m[oi] = np.iinfo(np.int64).max
-        out: I64 = np.argpartition(m, k - 1)[:k]
-        return out
+        return smallest(m, k)  # ties to the lower index, the same on every CPU
 
     # ------------------------------------------------------------------ main loop
     def build(self) -> tuple[dict[int, list[int]], list[int]]:
@@ -804,7 +805,7 @@ class GreedyBuilder:
             """The ``limit`` rows of ``rows`` that come first by ``key``."""
             if len(rows) <= limit:
                 return rows
-            out: I64 = rows[np.argpartition(key[rows], limit - 1)[:limit]]
+            out: I64 = rows[smallest(key[rows], limit)]  # ties: the lower row, on every CPU
             return out
 
         later: list[int] = []  # groups given up for their cost, offered once more at the end

@@ -777,10 +777,17 @@ def _planned_insertion_day(
 #: Re-recorded in session 80 (twin version 12, the way home timed at the factor when the
 #: courier leaves): before, 467 decisions "246edbc6b1055e98", "8086765ffa4eb09b",
 #: 228645.9591131223 cents, on-time 0.55625, 138.0 delivered.
+#: Also session 80 (measured under version 11): the greedy plan of the first 40 orders
+#: (pickup-and-delivery jobs) takes its pair candidates with ties to the earlier gap, the
+#: same on every CPU (solvers.select.smallest); before, the outcomes were "8086765ffa4eb09b"
+#: on an AVX2 CPU and "b6451f0d5428e342" with NumPy's SIMD kernels off
+#: (NPY_DISABLE_CPU_FEATURES=X86_V3), the same decisions and KPIs; then "85c7d18b350a2ceb"
+#: under both (under version 12 with the tie rule: "cc5cb2e5f01a57e7"; without it,
+#: "a6d681045347a2e6" on an AVX2 CPU).
 PINNED_PLANNED_DAY = (
     482,
     "b5ad6f9956f976eb",
-    "a6d681045347a2e6",
+    "cc5cb2e5f01a57e7",
     250580.4368015595,
     0.53125,
     133.0,
