@@ -304,29 +304,23 @@ class TravelFactors:
             if a < c <= b:
                 yield c
 
+    def _values(self, a: float, b: float) -> Iterator[float]:
+        """The factor at ``a`` and, when ``a <= b`` and ``a`` is finite, at every departure in
+        ``(a, b]`` where it may change."""
+        yield self.at(a)
+        if a <= b and math.isfinite(a):
+            for c in self._changes(a, b):
+                yield self.at(c)
+
     def ceiling(self, a: float, b: float) -> float:
         """The highest factor at a departure in ``[a, b]`` (``at(a)`` unless ``a <= b`` and
         ``a`` is finite)."""
-        f = self.at(a)
-        if not (a <= b and math.isfinite(a)):
-            return f
-        for c in self._changes(a, b):
-            x = self.at(c)
-            if x > f:
-                f = x
-        return f
+        return max(self._values(a, b))
 
     def floor(self, a: float, b: float) -> float:
         """The lowest factor at a departure in ``[a, b]`` (``at(a)`` unless ``a <= b`` and
         ``a`` is finite)."""
-        f = self.at(a)
-        if not (a <= b and math.isfinite(a)):
-            return f
-        for c in self._changes(a, b):
-            x = self.at(c)
-            if x < f:
-                f = x
-        return f
+        return min(self._values(a, b))
 
 
 def compile_world(scenario: Scenario, *, travel_tables: bool = True) -> World:
