@@ -85,6 +85,7 @@ from simulation.world import (
     compile_world,
 )
 from solvers.cancel import CHECK_EVERY_STEPS, SolveCancelled, cancelled
+from solvers.select import smallest
 from solvers.validate import match_breaks
 
 # Quotes of couriers that cannot take an order (a quote is frozen: one object serves all).
@@ -168,7 +169,12 @@ S_UNSERVED = int(OrderStatus.UNSERVED)
 #:    caches (planned costs, ``ReplaceRoutes``' checks) time the way home so too. Days whose
 #:    travel factor changes over the day: a profile with more than one factor, or a
 #:    slowdown over a window
-TWIN_VERSION = 12
+#: 13: session 81: ``nearest_couriers`` and ``DecisionState.candidates`` (so ``insertion:K``
+#:    and the EURO epoch policies) break ties between couriers arriving at the same second
+#:    with the lower courier index, on every machine (``np.argpartition`` broke them as the
+#:    CPU's SIMD code met them: the same seed played other days on other machines; the RL
+#:    slots' own candidate order was stable already). Any day
+TWIN_VERSION = 13
 
 
 def twin_version(scenario: Scenario) -> int:
@@ -178,62 +184,12 @@ def twin_version(scenario: Scenario) -> int:
     # vehicle ending elsewhere than it starts; version 10 only days with a node that closes
     # for good; version 11 only days on which an order may be lost or unfilled at pick
     # (a superset of version 10's: none plays under version 10 now); version 12 only days
-    # whose travel factor changes over the day
-    if _version_12_days(scenario):
-        return TWIN_VERSION
-    if _version_11_days(scenario):
-        return 11
-    if _version_9_days(scenario):
-        return 9
-    return 8
-
-
-def _version_12_days(scenario: Scenario) -> bool:
-    """Whether twin version 12 may play days of ``scenario`` differently from version 11:
-    the travel factor changes over the day (the way home, timed at the factor when the
-    courier leaves its last stop, is then timed at another factor than the route's start)."""
-    stoch = scenario.stochastic
-    profile = scenario.travel.profile if stoch.use_travel_profile else []
-    return len({p.duration_factor for p in profile}) > 1 or any(
-        slow.window is not None and slow.factor != 1.0 for slow in stoch.travel_slowdowns
-    )
-
-
-def _version_11_days(scenario: Scenario) -> bool:
-    """Whether twin version 11 may play days of ``scenario`` differently from version 10: an
-    order may be lost (a node closes for good) or unfilled at pick (a stock discrepancy; or
-    stock modelled, where a line a plan's allocation leaves short is re-sourced at pick, or
-    unfilled; a node outage lasting to the horizon's end)."""
-    end_s = scenario.horizon.end_s
-    return (
-        _version_10_days(scenario)
-        or scenario.stochastic.stock_discrepancy_prob > 0.0
-        or any(node.inventory for node in scenario.nodes)
-        or any(outage.window.end_s >= end_s for outage in scenario.stochastic.node_outages)
-    )
-
-
-def _version_10_days(scenario: Scenario) -> bool:
-    """Whether twin version 10 may play days of ``scenario`` differently from version 9: a
-    node with opening hours closes for good when its last window ends (outages end)."""
-    return any(node.opening_hours for node in scenario.nodes)
-
-
-def _version_9_days(scenario: Scenario) -> bool:
-    """Whether twin version 9 may play days of ``scenario`` differently from version 8."""
-    vehicles = scenario.vehicles
-    if not vehicles:
-        return False
-    if any(v.end != v.start_location for v in vehicles):
-        return True
-    templates = scenario.arrivals.templates if scenario.arrivals is not None else []
-    everyone = frozenset.intersection(*(frozenset(v.skills) for v in vehicles))
-    return any(
-        not set(order.required_skills) <= everyone for order in (*scenario.orders, *templates)
-    )
+    # whose travel factor changes over the day; version 13 any day (ties between couriers)
+    return TWIN_VERSION
 
 
 ParcelLine = tuple[int, int, int, bool]  # (line number, sku, quantity, short at allocation)
+
 #: What a route cache's node pickups were built with: the ready version then, and each
 #: pickup's (parcel key, ready estimate used).
 _ReadyStamp = tuple[int, tuple[tuple[tuple[int, int], float], ...]]
@@ -3378,12 +3334,13 @@ def _nearest(
     duration: NDArray[np.int32],
 ) -> NDArray[np.int64]:
     """Up to ``k`` ``eligible`` couriers by expected arrival at location ``target``, soonest
-    first."""
+    first (ties: the lower courier index)."""
     v = anchor.shape[0]
     eta = avail + duration[anchor, target]
     eta[~eligible] = INF
     k = min(k, v)
-    part = np.argpartition(eta, k - 1)[:k] if k < v else np.arange(v)
+    # ties to the lower courier index, on every machine (np.argpartition's differ per CPU)
+    part = smallest(eta, k)
     best = part[np.argsort(eta[part], kind="stable")].astype(np.int64)
     return best[np.isfinite(eta[best])]
 

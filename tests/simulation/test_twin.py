@@ -1601,7 +1601,7 @@ def test_a_node_outage_to_the_horizons_end_closes_it_for_good(end_s: int) -> Non
             "node_outages": [{"node_id": "near", "window": {"start_s": 1_000, "end_s": end_s}}],
         },
     )
-    assert twin_version(closed) == 11  # (version 11's days; no travel profile)
+    assert twin_version(closed) == 13
     result = simulate(closed, policy="insertion", seed=1, params=SimParams(record_events=True))
     assert result.events is not None
     kinds = [e[1] for e in result.events]
@@ -2691,74 +2691,29 @@ def test_a_quote_prices_the_way_home_at_the_factor_when_the_courier_leaves() -> 
     assert quote.cost_delta_cents == 3000.0  # (2,000 until twin version 12)
 
 
-def test_twin_version_12_only_for_days_whose_travel_factor_changes() -> None:
-    # version 12 times the way home at the factor when the courier leaves its last stop:
-    # only days whose factor changes over the day (a profile with more than one factor, a
-    # slowdown over a window) may play differently; the others keep their version
-    assert TWIN_VERSION == 12
-    assert twin_version(_rush_way_home()) == 12
-    data = _rush_way_home().model_dump(mode="json")
-    data["stochastic"]["use_travel_profile"] = False
-    assert twin_version(Scenario.model_validate(data)) == 8
-    data["stochastic"]["use_travel_profile"] = True
-    data["travel"]["profile"][1]["duration_factor"] = 1.0  # one factor all day
-    assert twin_version(Scenario.model_validate(data)) == 8
-    data["stochastic"]["travel_slowdowns"] = [{"factor": 1.5}]  # all day: no change
-    assert twin_version(Scenario.model_validate(data)) == 8
-    data["stochastic"]["travel_slowdowns"] = [
-        {"factor": 1.5, "window": {"start_s": 3000, "end_s": 4000}}
-    ]
-    assert twin_version(Scenario.model_validate(data)) == 12
-    data["stochastic"]["travel_slowdowns"][0]["factor"] = 1.0
-    assert twin_version(Scenario.model_validate(data)) == 8
-    assert twin_version(_late_pick(180, 0)) == 11  # version 11's days keep 11
+def test_twin_version_13_for_every_day() -> None:
+    # version 13 breaks ties between couriers arriving at the same second by courier index
+    # (``nearest_couriers``): any day may play differently, so every scenario's days are
+    # played under it, those of earlier versions' days (12, 11, 9) and the others (8) alike
+    assert TWIN_VERSION == 13
+    for scenario in (_rush_way_home(), _late_pick(180, 0), fridge_line_scenario(), line_scenario()):
+        assert twin_version(scenario) == 13
 
 
-def test_twin_version_11_only_for_days_with_an_order_that_may_be_lost_or_unfilled() -> None:
-    # version 11 closes the day when an order is lost (version 10's days: a node closing for
-    # good) or unfilled at pick (a stock discrepancy, or stock modelled: a line a plan's
-    # allocation leaves short); other days keep their version (9 or 8)
-    from simulation.twin import twin_version
+def test_nearest_couriers_break_ties_by_courier_index() -> None:
+    # couriers expected at the same second: the lower index first, and at the k-th place
+    # (np.argpartition took courier 27 for the fifth place on an AVX2 CPU, 23 in plain code)
+    from simulation.twin import _nearest
 
-    assert twin_version(_late_pick(180, 0)) == 11
-    data = _late_pick(180, 0).model_dump(mode="json")
-    data["nodes"][0]["opening_hours"] = []
-    assert twin_version(Scenario.model_validate(data)) == 11  # its inventory
-    data["nodes"][0]["inventory"] = {}
-    assert twin_version(Scenario.model_validate(data)) == 8
-    data["stochastic"]["node_outages"] = [
-        {"node_id": "store", "window": {"start_s": 0, "end_s": 3000}}
-    ]  # an outage ends: the node reopens
-    assert twin_version(Scenario.model_validate(data)) == 8
-    end_s = data["horizon"]["end_s"]
-    data["stochastic"]["node_outages"][0]["window"]["end_s"] = end_s  # to the day's end
-    assert twin_version(Scenario.model_validate(data)) == 11  # the node closes for good
-    data["stochastic"]["node_outages"][0]["window"]["end_s"] = end_s - 1
-    assert twin_version(Scenario.model_validate(data)) == 8
-    data["stochastic"]["stock_discrepancy_prob"] = 0.1
-    assert twin_version(Scenario.model_validate(data)) == 11
-    data["stochastic"]["stock_discrepancy_prob"] = 0.0
-    data["nodes"][0]["opening_hours"] = [{"start_s": 0, "end_s": 10**9}]  # after the horizon
-    assert twin_version(Scenario.model_validate(data)) == 11
-    assert twin_version(fridge_line_scenario()) == 9  # no nodes: version 9's days keep 9
-
-
-def test_twin_version_9_only_for_days_it_may_change() -> None:
-    # version 9 changed the candidates of orders needing a skill some courier lacks, and the
-    # quotes of unused couriers ending elsewhere than they start: other days keep version 8
-    # (days without a node closing for good or stock, which versions 10 and 11 may change)
-    from simulation.twin import twin_version
-
-    assert twin_version(line_scenario()) == 8
-    assert twin_version(fridge_line_scenario()) == 9
-    data = line_scenario().model_dump(mode="json")
-    data["vehicles"][1]["end_location"] = {"x": 0, "y": 0}  # its start: no change
-    assert twin_version(Scenario.model_validate(data)) == 8
-    data["vehicles"][1]["end_location"] = {"x": 1, "y": 0}
-    assert twin_version(Scenario.model_validate(data)) == 9
-    data = line_scenario().model_dump(mode="json")
-    data["orders"][0]["required_skills"] = ["fridge"]
-    data["vehicles"][0]["skills"] = data["vehicles"][1]["skills"] = ["fridge", "bulky"]
-    assert twin_version(Scenario.model_validate(data)) == 8  # every courier has it
-    data["vehicles"][1]["skills"] = ["bulky"]
-    assert twin_version(Scenario.model_validate(data)) == 9
+    first = [4, 3, 2, 1, 1, 0, 0, 0, 0, 4, 3, 4, 2, 3, 4, 3, 3, 2, 2, 4]
+    avail = np.array([*first, 1, 4, 3, 0, 1, 4, 2, 0, 3, 3, 4, 0, 0, 4, 0, 2, 0, 1, 2, 2], float)
+    n = avail.shape[0]
+    anchor = np.zeros(n, dtype=np.int64)
+    duration = np.zeros((1, 1), dtype=np.int32)
+    eligible = np.ones(n, dtype=np.bool_)
+    got = _nearest(0, 5, anchor, avail.copy(), eligible, duration)
+    assert got.tolist() == [5, 6, 7, 8, 23]
+    eligible[6] = False  # not eligible: the next tied one
+    assert _nearest(0, 5, anchor, avail.copy(), eligible, duration).tolist() == [5, 7, 8, 23, 27]
+    got = _nearest(0, 9, anchor, avail.copy(), np.ones(n, dtype=np.bool_), duration)
+    assert got.tolist() == [5, 6, 7, 8, 23, 27, 31, 32, 34]  # all nine at 0
