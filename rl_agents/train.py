@@ -14,9 +14,11 @@ import contextlib
 import functools
 import hashlib
 import math
+import os
+import threading
 import time
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -400,12 +402,38 @@ def _callbacks(
                 _save(self.model, out, params, state, note=f"step {self.num_timesteps}")
             return True
 
-    checkpoint = CheckpointCallback(
+    class WholeCheckpoints(CheckpointCallback):
+        """SB3's checkpoints, each written whole or not at all (:func:`save_checkpoint`)."""
+
+        def _on_step(self) -> bool:
+            if self.n_calls % self.save_freq == 0:
+                save_checkpoint(self.model, Path(self._checkpoint_path(extension="zip")))
+            return True
+
+    checkpoint = WholeCheckpoints(
         save_freq=max(1, params.checkpoint_every // params.num_envs),
         save_path=str(logdir / "checkpoints"),
         name_prefix=params.algo,
     )
     return [DayCostCallback(), DispatchEvalCallback(), checkpoint]
+
+
+def save_checkpoint(model: Any, path: Path) -> None:
+    """Save the SB3 model as the checkpoint ``path``, whole or not at all.
+
+    It is written under a temporary name beside ``path`` and moved over it once complete: a
+    full disk left a torn zip (SB3's own ``CheckpointCallback`` writes in place), and its
+    error named no file; it names ``path`` now, and no partial file is left.
+    """
+    from scenarios.files import naming_written
+
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial.zip")  # (.zip: SB3 adds it)
+    with naming_written(path):
+        try:
+            model.save(partial)
+            os.replace(partial, path)
+        finally:
+            partial.unlink(missing_ok=True)  # (gone once moved)
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -416,10 +444,71 @@ class TrainingInterrupted(KeyboardInterrupt):
         self.out, self.selected = out, selected
 
 
+class TrainingStopped(OSError):
+    """An OS error stopped the run once it started training: a file of the run (a log, a
+    checkpoint, the model) that could not be written, e.g. on a full disk. The error is that
+    one (naming the file); the model file ``out`` holds the model ``selected`` says, the last
+    one written whole (None: the run wrote none)."""
+
+    def __init__(self, err: OSError, out: Path, selected: str | None) -> None:
+        super().__init__(err.errno, err.strerror or str(err), err.filename, None, err.filename2)
+        self.out, self.selected = out, selected
+
+    def kept(self) -> str:
+        """What the model file holds, in words: ``kept m.zip (step 2048)``."""
+        return f"kept {self.out} ({self.selected})" if self.selected else f"{self.out} not written"
+
+
+def _tensorboard_event_file(thread: threading.Thread) -> str | None:
+    """The event file a TensorBoard writer thread writes ("" if it cannot be told); None for a
+    thread of anything else."""
+    if type(thread).__module__ != "tensorboard.summary.writer.event_file_writer":
+        return None
+    record_writer = getattr(thread, "_record_writer", None)  # its file, where tensorboard has it
+    name = getattr(getattr(record_writer, "_writer", None), "filename", None)
+    return os.fsdecode(name) if isinstance(name, (str, bytes)) else ""  # (bytes, in 2.x)
+
+
+@contextlib.contextmanager
+def _naming_log_errors(log_path: Path) -> Iterator[None]:
+    """A TensorBoard log write that fails in the block (a full disk) names its event file (the
+    logs folder if it cannot be told), and prints no traceback.
+
+    TensorBoard writes its event file in a thread: a failed write ended that thread with a
+    traceback (``Exception in thread Thread-1``), and its error, raised again in this thread
+    at the next log write, named no file.
+    """
+    failed: dict[int, tuple[BaseException, str]] = {}  # id(error) -> (error, its event file)
+    previous = threading.excepthook
+
+    def hook(args: Any) -> None:
+        thread = args.thread
+        file = _tensorboard_event_file(thread) if thread is not None else None
+        if file is not None and isinstance(args.exc_value, OSError):  # raised here: no trace
+            failed[id(args.exc_value)] = (args.exc_value, file)
+            return
+        previous(args)
+
+    threading.excepthook = hook
+    try:
+        yield
+    except OSError as err:
+        if err.filename is not None:
+            raise
+        for thread in threading.enumerate():  # still ending: its hook has not run yet
+            if getattr(thread, "exception", None) is err:
+                thread.join(timeout=10.0)
+        if id(err) not in failed:  # not a log write's
+            raise
+        from scenarios.files import named_error
+
+        raise named_error(err, failed[id(err)][1] or log_path) from None
+    finally:
+        threading.excepthook = previous
+
+
 def _save(model: Any, out: Path, params: TrainParams, state: dict[str, Any], *, note: str) -> Path:
     from rl_agents.model_io import save_model
-
-    state["selected"] = note  # what the file holds, for an interrupted run's last words
 
     info = {
         "train_params": params.model_dump(mode="json"),
@@ -432,7 +521,10 @@ def _save(model: Any, out: Path, params: TrainParams, state: dict[str, Any], *, 
         # that twin only (the shipped standard model, trained before this record, has none)
         "twin": state.get("twin"),
     }
-    return save_model(model, out, algo=params.algo, env_params=params.env, info=info)
+    saved = save_model(model, out, algo=params.algo, env_params=params.env, info=info)
+    if out == state.get("out"):  # what the model file holds, for a stopped run's last words
+        state["selected"] = note  # (once written whole: a failed save kept the one before)
+    return saved
 
 
 #: Fewest steps per environment in a PPO rollout, however small the budget.
@@ -825,18 +917,50 @@ def _run(
                 from rl_agents.expert import save_demonstrations
 
                 save_demonstrations(cached, demos, days, meta=meta)
+    state: dict[str, Any] = {
+        "best": None,
+        "validation": [],
+        "command": command,
+        "twin": twin_record(scenario),
+        "out": out_path,
+    }
+    try:
+        return _learn(
+            scenario,
+            p,
+            out_path,
+            log_path,
+            demos,
+            all_days,
+            state,
+            t0,
+            progress=progress,
+            expert_progress=expert_progress,
+        )
+    except OSError as err:  # (a full disk): which model the file holds, the last one written
+        raise TrainingStopped(err, out_path, state.get("selected")) from None
+
+
+def _learn(
+    scenario: Scenario,
+    p: TrainParams,
+    out_path: Path,
+    log_path: Path,
+    demos: ExpertDemonstrations | None,
+    all_days: list[int],
+    state: dict[str, Any],
+    t0: float,
+    *,
+    progress: bool,
+    expert_progress: Any,
+) -> TrainResult:
+    """The warm start, the training and the model's last save of :func:`_run`."""
     import torch
 
     torch.set_num_threads(1)
     vec = make_vec_env(scenario, p.env, num_envs=p.num_envs, seed=p.seed, subproc=p.subproc)
     try:  # closed however the run ends (a Ctrl-C in the warm start left workers behind)
         model = _build_model(p, vec, log_path)
-        state: dict[str, Any] = {
-            "best": None,
-            "validation": [],
-            "command": command,
-            "twin": twin_record(scenario),
-        }
         accuracy = None
         masked = p.algo == "maskable-ppo"
         if demos is not None:
@@ -853,21 +977,27 @@ def _run(
                 model, out_path, p, state, note="warm start" if accuracy is not None else "step 0"
             )
         callbacks = _callbacks(p, val_env, log_path, out_path, state)
-        interrupted = False
-        try:
-            model.learn(  # the steps it will take: the progress bar's total (it said 16/1)
-                total_timesteps=planned_timesteps(p),
-                callback=callbacks,
-                progress_bar=progress,
-                tb_log_name=p.algo,
-            )
-        except KeyboardInterrupt:
-            interrupted = True
-        finally:
-            # its logs end with it: SB3 leaves the tensorboard writer open after learn (a
-            # thread, an open event file), one more per run in a process that trains again
-            with contextlib.suppress(AttributeError):  # no logger: learn stopped before it
-                model.logger.close()
+        interrupted = learned = False
+        with _naming_log_errors(log_path):
+            try:
+                model.learn(  # the steps it will take: the progress bar's total (it said 16/1)
+                    total_timesteps=planned_timesteps(p),
+                    callback=callbacks,
+                    progress_bar=progress,
+                    tb_log_name=p.algo,
+                )
+                learned = True
+            except KeyboardInterrupt:
+                interrupted = True
+            finally:
+                # its logs end with it: SB3 leaves the tensorboard writer open after learn (a
+                # thread, an open event file), one more per run in a process that trains again
+                try:
+                    with contextlib.suppress(AttributeError):  # no logger: learn stopped first
+                        model.logger.close()
+                except OSError:  # the logs' last write failed (a full disk): stopped by it,
+                    if learned:  # unless learn's own error (the same one) or Ctrl-C is said
+                        raise
     finally:
         vec.close()
     if p.eval_every > 0 and not interrupted:
@@ -896,6 +1026,7 @@ __all__ = [
     "TrainParams",
     "TrainResult",
     "TrainingInterrupted",
+    "TrainingStopped",
     "demonstrations",
     "demonstrations_meta",
     "fit_rollout",
@@ -903,6 +1034,7 @@ __all__ = [
     "make_vec_env",
     "planned_timesteps",
     "returns_to_go",
+    "save_checkpoint",
     "soft_targets",
     "train",
     "twin_record",

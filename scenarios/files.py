@@ -71,12 +71,16 @@ def naming_written(path: str | Path) -> Iterator[None]:
     except OSError as err:
         if err.filename is not None:
             raise
-        reason = err.strerror or str(err) or type(err).__name__
-        try:
-            named = type(err)(err.errno, reason, str(path))
-        except TypeError:  # a subclass built otherwise: the plain class
-            named = OSError(err.errno, reason, str(path))
-        raise named from None
+        raise named_error(err, path) from None
+
+
+def named_error(err: OSError, path: str | Path) -> OSError:
+    """``err`` (its class, errno and reason kept) naming ``path``, the file it failed on."""
+    reason = err.strerror or str(err) or type(err).__name__
+    try:
+        return type(err)(err.errno, reason, str(path))
+    except TypeError:  # a subclass built otherwise: the plain class
+        return OSError(err.errno, reason, str(path))
 
 
 def read_limited(path: str | Path, *, field: str = "path") -> bytes:

@@ -182,8 +182,9 @@ _output_paths: ContextVar[tuple[tuple[Path, str, bool], ...]] = ContextVar(
 
 
 def note_output(path: Path, option: str, *, folder: bool = False) -> None:
-    """Record that the running command writes ``path`` (a file, or a ``folder`` of files),
-    given as ``option``: :func:`cli_errors` then names the option in an error writing it."""
+    """Record that the running command writes ``path`` (a file, or a ``folder`` of files, in
+    it or in folders under it), given as ``option``: :func:`cli_errors` then names the option
+    in an error writing it."""
     _output_paths.set((*_output_paths.get(), (path, option, folder)))
 
 
@@ -194,7 +195,7 @@ def os_error_message(err: OSError) -> str:
         name = os.fsdecode(err.filename)
         where = Path(name)
         for path, option, folder in reversed(_output_paths.get()):
-            if where == path or (folder and where.parent == path):
+            if where == path or (folder and path in where.parents):  # (train's logs: deeper)
                 reason = err.strerror or str(err) or type(err).__name__
                 return InputError(option, reason, source=name).one_line()
     return os_error_line(err)

@@ -32,6 +32,7 @@ from dispatchlab.cli._common import (
     mistaken_input,
     note_input,
     option_names,
+    os_error_message,
     print_warning,
     progress_bar,
     seed_option,
@@ -160,7 +161,7 @@ def train_cmd(
     if demos is not None and (demos.is_dir() or not demos.exists()):
         check_output_file(demos, "--demos")  # read if it exists, else written
     from rl_agents.scenario import check_dispatch_scenario
-    from rl_agents.train import TrainingInterrupted, train
+    from rl_agents.train import TrainingInterrupted, TrainingStopped, train
 
     with option_names(_TRAIN_OPTIONS, TrainParams):  # before the scenario is loaded
         params = TrainParams(
@@ -204,6 +205,8 @@ def train_cmd(
         raise
     except TrainingInterrupted as stop:  # which model the file now holds (was: "interrupted")
         raise fail(f"interrupted: {stop}", EXIT_INTERRUPTED) from None
+    except TrainingStopped as err:  # a full disk: the file, and which model --out holds
+        raise fail(f"{os_error_message(err)} (training stopped; {err.kept()})") from None
     console.print(
         f"wrote {out} ({out.stat().st_size / 1024:.0f} KB) after {result.timesteps:,} steps in "
         f"{result.wall_s:.0f} s; TensorBoard logs and checkpoints in {log}",

@@ -1,0 +1,177 @@
+"""``dispatchlab train`` on a full disk: each file of the run that cannot be written (its
+TensorBoard log, a checkpoint, the model) is one error line naming it, and the model file
+keeps the last model written whole.
+
+A real full disk needs a mount (root); here the writes fail as a full disk fails them
+(``OSError(ENOSPC)`` naming no file), where they happen: TensorBoard's writer thread, SB3's
+save of a checkpoint, the model's save.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+import rl_agents.model_io
+import rl_agents.train as train_module
+from dispatchlab.cli import app
+from rl_agents.model_io import load_model
+from rl_agents.train import TrainingStopped, TrainParams, save_checkpoint, train
+from scenarios import Scenario
+
+runner = CliRunner()
+FULL = "No space left on device"
+
+
+def _disk_full() -> OSError:
+    """The error a write on a full disk raises: ENOSPC, naming no file."""
+    return OSError(errno.ENOSPC, FULL)
+
+
+@pytest.fixture
+def thread_errors(monkeypatch: pytest.MonkeyPatch) -> list[BaseException]:
+    """The errors of threads that end with one and are not handled (each printed a traceback)."""
+    seen: list[BaseException] = []
+
+    def record(args: Any) -> None:
+        seen.append(args.exc_value)
+
+    monkeypatch.setattr(threading, "excepthook", record)
+    return seen
+
+
+def _full_event_files(monkeypatch: pytest.MonkeyPatch, *, after: int) -> None:
+    """TensorBoard's event files take ``after`` writes, then the disk is full."""
+    from tensorboard.compat.tensorflow_stub.io import gfile
+
+    real: Callable[..., None] = gfile.LocalFileSystem._write
+    writes = [0]
+
+    def write(self: object, filename: str | bytes, content: object, mode: str) -> None:
+        writes[0] += 1
+        if writes[0] > after:
+            open(os.fsdecode(filename), mode).close()  # (a full disk makes the file, not its bytes)
+            raise _disk_full()
+        real(self, filename, content, mode)
+
+    monkeypatch.setattr(gfile.LocalFileSystem, "_write", write)
+
+
+def _event_file(logs: Path) -> Path:
+    (event,) = logs.rglob("events.out.tfevents.*")
+    return event
+
+
+def test_a_log_that_cannot_be_written_is_one_line_naming_it(
+    tiny_file: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    thread_errors: list[BaseException],
+) -> None:
+    """``train --logdir`` on a full disk: TensorBoard's writer thread printed a traceback
+    (``Exception in thread Thread-1``), then ``error: No space left on device``, naming no
+    file; now one line names the event file, the option and what ``--out`` holds."""
+    _full_event_files(monkeypatch, after=0)
+    out, logs = tmp_path / "m.zip", tmp_path / "logs"
+    args = ["train", "--algo", "ppo", "--scenario", str(tiny_file), "--timesteps", "16"]
+    args += ["--envs", "1", "--imitation-days", "0", "--eval-every", "0", "--quiet"]
+    result = runner.invoke(app, [*args, "--out", str(out), "--logdir", str(logs)])
+    assert result.exit_code == 2, result.output
+    event = _event_file(logs)
+    assert result.stderr == (
+        f"error: {event}: --logdir: {FULL} (training stopped; {out} not written)\n"
+    )
+    assert thread_errors == []  # no traceback of the writer thread
+    assert not out.exists()
+
+
+def test_a_log_failing_during_training_keeps_the_model_written_before(
+    tiny: Scenario,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    thread_errors: list[BaseException],
+) -> None:
+    """The disk fills while training: the run stops at the next log write, naming the event
+    file, and the model file holds the model validated before (the warm start's step 0)."""
+    _full_event_files(monkeypatch, after=3)
+    params = TrainParams(
+        algo="ppo",
+        timesteps=64,
+        num_envs=1,
+        imitation_days=0,
+        eval_every=1_000,
+        eval_days=1,
+        n_steps=8,
+        batch_size=8,
+        n_epochs=1,
+    )
+    out, logs = tmp_path / "m.zip", tmp_path / "logs"
+    with pytest.raises(TrainingStopped) as info:
+        train(tiny, params, out=out, logdir=logs, progress=False)
+    assert (info.value.errno, info.value.filename) == (errno.ENOSPC, str(_event_file(logs)))
+    assert info.value.kept() == f"kept {out} (step 0)"
+    assert load_model(out).meta["info"]["selected"] == "step 0"
+    assert thread_errors == []
+
+
+def test_a_model_file_that_cannot_be_written_is_not_said_to_be_kept(
+    tiny: Scenario, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The model's save failed (a full disk), yet the run's last words said the file held
+    the model it was writing: what it holds is set once it is written whole."""
+
+    def full(*_args: object, **_kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, FULL, str(tmp_path / "m.zip"))
+
+    monkeypatch.setattr(rl_agents.model_io, "save_model", full)
+    params = TrainParams(algo="ppo", timesteps=8, num_envs=1, imitation_days=0, eval_every=0)
+    out = tmp_path / "m.zip"
+    with pytest.raises(TrainingStopped) as info:
+        train(tiny, params, out=out, logdir=tmp_path / "logs", progress=False)
+    assert info.value.filename == str(out) and info.value.selected is None
+    assert info.value.kept() == f"{out} not written"
+
+
+def test_a_checkpoint_that_cannot_be_written_is_named_and_leaves_no_torn_file(
+    tmp_path: Path,
+) -> None:
+    """SB3's checkpoint was written in place: a full disk left a torn zip, and its error named
+    no file. It is written whole or not at all, and the error names it."""
+    from types import SimpleNamespace
+
+    def full(path: object) -> None:
+        Path(str(path)).write_bytes(b"PK")  # begun, then the disk is full
+        raise _disk_full()
+
+    path = tmp_path / "ppo_64_steps.zip"
+    with pytest.raises(OSError) as info:
+        save_checkpoint(SimpleNamespace(save=full), path)
+    assert (info.value.errno, info.value.filename) == (errno.ENOSPC, str(path))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_checkpoints_of_a_run_are_written_whole(
+    tiny: Scenario, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run's checkpoints go through :func:`save_checkpoint` (and are still written)."""
+    saved: list[Path] = []
+
+    def spy(model: Any, path: Path) -> None:
+        saved.append(path)
+        save_checkpoint(model, path)
+
+    monkeypatch.setattr(train_module, "save_checkpoint", spy)
+    params = TrainParams(
+        algo="ppo", timesteps=16, num_envs=1, imitation_days=0, eval_every=0, checkpoint_every=8
+    )
+    logs = tmp_path / "logs"
+    train(tiny, params, out=tmp_path / "m.zip", logdir=logs, progress=False)
+    assert saved and all(p.parent == logs / "checkpoints" for p in saved)
+    assert sorted(p.name for p in (logs / "checkpoints").iterdir()) == sorted(p.name for p in saved)
