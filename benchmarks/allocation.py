@@ -60,6 +60,7 @@ from benchmarks.measures import (  # noqa: E402
     cpu_times,
     csv_text,
     int_list,
+    output_folder_arg,
     progress_bar,
     provenance,
     run_script,
@@ -1195,7 +1196,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument(
         "--out-dir",
-        type=Path,
+        type=output_folder_arg("--out-dir"),
         default=None,
         help="where the tables go (default benchmarks/results; with --quick "
         "benchmarks/results/quick, so a smoke run leaves the committed tables alone)",

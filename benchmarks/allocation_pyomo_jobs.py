@@ -76,6 +76,7 @@ from benchmarks.measures import (  # noqa: E402
     count_arg,
     count_at_most,
     ctrl_c_writes_nothing,
+    output_folder_arg,
     provenance,
     run_script,
     sigterm_as_ctrl_c,
@@ -481,7 +482,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--port", type=count_at_most(65535), default=18141, help="the service's port")
     ap.add_argument(
         "--out-dir",
-        type=Path,
+        type=output_folder_arg("--out-dir"),
         default=REPO / "benchmarks" / "results",
         help="where the table goes (default benchmarks/results)",
     )

@@ -39,6 +39,7 @@ from benchmarks.measures import (  # noqa: E402
     command_line,
     ctrl_c_writes_nothing,
     int_list,
+    output_folder_arg,
     provenance,
     run_script,
 )
@@ -112,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument(
         "--out-dir",
-        type=Path,
+        type=output_folder_arg("--out-dir"),
         default=REPO / "benchmarks" / "results",
         help="where the table goes (default benchmarks/results)",
     )

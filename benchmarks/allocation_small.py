@@ -37,6 +37,7 @@ from benchmarks.allocation_certify import seconds_arg  # noqa: E402
 from benchmarks.measures import (  # noqa: E402
     command_line,
     int_list,
+    output_folder_arg,
     provenance,
     run_script,
     seeds_arg,
@@ -130,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit", type=seconds_arg, default=10.0, help="time limit of each call (s)")
     ap.add_argument(
         "--out-dir",
-        type=Path,
+        type=output_folder_arg("--out-dir"),
         default=REPO / "benchmarks" / "results",
         help="where the table goes (default benchmarks/results)",
     )

@@ -31,6 +31,7 @@ from benchmarks.measures import (  # noqa: E402
     command_line,
     count_arg,
     dict_csv_text,
+    output_folder_arg,
     output_options,
     provenance,
     run_script,
@@ -140,7 +141,10 @@ def main() -> int:
         help="file name of the table, without .md/.csv",
     )
     parser.add_argument(
-        "--out-dir", type=Path, default=RESULTS, help="where the table goes (benchmarks/results)"
+        "--out-dir",
+        type=output_folder_arg("--out-dir"),
+        default=RESULTS,
+        help="where the table goes (benchmarks/results)",
     )
     args = parser.parse_args()
     made = provenance()

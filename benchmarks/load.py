@@ -60,6 +60,7 @@ from benchmarks.measures import (  # noqa: E402
     count_arg,
     count_at_most,
     csv_text,
+    output_folder_arg,
     provenance,
     run_script,
     seconds_arg,
@@ -644,7 +645,10 @@ def main(argv: list[str] | None = None) -> int:
         help="file name of the table, without .md/.csv",
     )
     parser.add_argument(
-        "--out-dir", type=Path, default=RESULTS, help="where the table goes (benchmarks/results)"
+        "--out-dir",
+        type=output_folder_arg("--out-dir"),
+        default=RESULTS,
+        help="where the table goes (benchmarks/results)",
     )
     args = parser.parse_args(argv)
     wanted = set(comma_option(parser, "--phases", args.phases, "phase", empty_ok=True))

@@ -255,10 +255,17 @@ def ctrl_c_writes_nothing(main: Callable[P, R]) -> Callable[P, R | int]:
     return run
 
 
+#: the exit status of a script whose file could not be written (a full disk; a folder in the
+#: way): as ``dispatchlab``'s for a file its option names, whenever it fails
+EXIT_UNWRITABLE_FILE = 2
+
+
 def run_script(main: Callable[[], int | None]) -> int | None:
     """A script's ``main()`` and its exit status; a standard output closed by its reader
     (``run_all.py --list | head``) ends it quietly, as it ends ``dispatchlab``
-    (:mod:`scenarios.pipes`), not with a BrokenPipeError traceback."""
+    (:mod:`scenarios.pipes`), not with a BrokenPipeError traceback. A file that cannot be
+    written (a table on a full disk) is one line, ``error: <file>: <option>: <reason>``
+    (:func:`file_error_line`), exit :data:`EXIT_UNWRITABLE_FILE` (it was a traceback)."""
     from scenarios.pipes import quiet_exit, stdout_closed
 
     try:
@@ -268,7 +275,75 @@ def run_script(main: Callable[[], int | None]) -> int | None:
         if not stdout_closed():
             raise
         raise quiet_exit() from None
+    except OSError as err:
+        if err.filename is None:  # not a file's (standard output's, say): as before
+            raise
+        print(f"error: {file_error_line(err)}", file=sys.stderr, flush=True)
+        return EXIT_UNWRITABLE_FILE
     return status
+
+
+#: the output folders the running script's options gave, with the option (for its errors)
+_output_folders: list[tuple[Path, str]] = []
+
+
+def file_error_line(err: OSError) -> str:
+    """``<file>: <reason>`` for an OSError naming a file, with the option that gave its folder
+    (:func:`output_folder_arg`) after the file: ``out/t.md: --out-dir: No space left on
+    device``."""
+    where = os.fsdecode(err.filename)
+    reason = err.strerror or str(err) or type(err).__name__
+    if err.filename2 is not None:
+        return f"{where} -> {os.fsdecode(err.filename2)}: {reason}"
+    path = Path(where).absolute()
+    for folder, option in reversed(_output_folders):
+        if folder.absolute() in (path, *path.parents):
+            return f"{where}: {option}: {reason}"
+    return f"{where}: {reason}"
+
+
+def output_folder_problem(folder: Path) -> str | None:
+    """Why ``folder`` cannot take a script's files (None: it can): a file in its place or in
+    its path, or a folder in which nothing can be made (root may write ``/proc`` by its
+    permissions, yet makes nothing there). A missing folder is made with its parents, as
+    :func:`write_table_files` makes it; nothing is left behind by the check."""
+    import tempfile
+
+    if folder.exists() and not folder.is_dir():
+        return "is a file, expected a folder"
+    at = folder
+    while not at.exists() and at != at.parent:
+        at = at.parent
+    if not at.is_dir():
+        return f"{at} is not a folder"
+    try:
+        if at == folder:
+            fd, probe = tempfile.mkstemp(prefix=".probe-", dir=at)
+            os.close(fd)
+            os.unlink(probe)
+        else:
+            os.rmdir(tempfile.mkdtemp(prefix=".probe-", dir=at))
+    except OSError as err:
+        what = "a file in folder" if at == folder else "a folder in"
+        return f"cannot make {what} {at} ({err.strerror or type(err).__name__})"
+    return None
+
+
+def output_folder_arg(option: str) -> Callable[[str], Path]:
+    """The argparse type of an output folder option (``--out-dir``): a usage error (exit 2)
+    before any work unless the folder can take the script's files
+    (:func:`output_folder_problem`; a table written into it failed once the run was done,
+    with a traceback); an error writing in it later names ``option``."""
+
+    def parse(text: str) -> Path:
+        folder = Path(text)
+        problem = output_folder_problem(folder)
+        if problem is not None:
+            raise argparse.ArgumentTypeError(f"{text}: {problem}")
+        _output_folders.append((folder, option))
+        return folder
+
+    return parse
 
 
 @contextmanager

@@ -66,6 +66,7 @@ from benchmarks.measures import (  # noqa: E402
     command_line,
     count_arg,
     ctrl_c_writes_nothing,
+    output_folder_arg,
     progress_bar,
     provenance,
     run_script,
@@ -722,7 +723,7 @@ def main() -> None:
     )
     ap.add_argument(
         "--out",
-        type=Path,
+        type=output_folder_arg("--out"),
         default=REPO / "benchmarks" / "results",
         help="folder of the result files (default benchmarks/results)",
     )
@@ -740,8 +741,6 @@ def main() -> None:
         "the stored per-day runs in NAME.csv (and NAME.json) there, without running any day",
     )
     args = ap.parse_args()
-    if args.out.exists() and not args.out.is_dir():  # (a traceback from mkdir or the reads)
-        ap.error(f"--out: {args.out} is a file, not a folder")
     if args.from_results is not None:
         defaults = vars(ap.parse_args([]))
         for dest in RUN_ONLY:

@@ -47,6 +47,7 @@ from benchmarks.measures import (  # noqa: E402
     command_line,
     count_arg,
     ctrl_c_writes_nothing,
+    output_folder_arg,
     progress_bar,
     run_script,
     table_name_arg,
@@ -151,7 +152,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     ap.add_argument(
         "--out",
-        type=Path,
+        type=output_folder_arg("--out"),
         default=REPO / "benchmarks" / "results",
         help="folder of the table (default benchmarks/results)",
     )

@@ -67,6 +67,7 @@ from benchmarks.measures import (  # noqa: E402
     count_at_most,
     count_list_arg,
     dict_csv_text,
+    output_folder_arg,
     progress_bar,
     provenance,
     run_script,
@@ -461,6 +462,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument(
         "--out-dir",
+        type=output_folder_arg("--out-dir"),
         default=str(REPO / "benchmarks" / "results"),
         help="where the table goes (default benchmarks/results)",
     )

@@ -40,6 +40,7 @@ from benchmarks.measures import (  # noqa: E402
     count_arg,
     ctrl_c_writes_nothing,
     dict_csv_text,
+    output_folder_arg,
     progress_bar,
     provenance,
     run_script,
@@ -316,6 +317,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ortools-time", type=_positive, default=2.0, help="seconds")
     ap.add_argument(
         "--out-dir",
+        type=output_folder_arg("--out-dir"),
         default=str(REPO / "benchmarks" / "results"),
         help="where the table goes (default benchmarks/results)",
     )

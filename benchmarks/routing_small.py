@@ -41,6 +41,7 @@ from benchmarks.measures import (  # noqa: E402
     command_line,
     count_list_arg,
     dict_csv_text,
+    output_folder_arg,
     progress_bar,
     provenance,
     run_script,
@@ -170,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--time-limit", type=seconds_arg, default=10.0, help="of each solve (s)")
     ap.add_argument(
         "--out-dir",
-        type=Path,
+        type=output_folder_arg("--out-dir"),
         default=REPO / "benchmarks" / "results",
         help="where the table goes (default benchmarks/results)",
     )

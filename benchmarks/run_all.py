@@ -63,6 +63,7 @@ from rich.table import Column  # noqa: E402
 
 from benchmarks.measures import (  # noqa: E402
     comma_option,
+    output_folder_arg,
     run_script,
 )
 from scenarios.pipes import write_stdout  # noqa: E402
@@ -517,7 +518,7 @@ def main() -> int:
     )
     ap.add_argument(
         "--out-dir",
-        type=Path,
+        type=output_folder_arg("--out-dir"),
         default=None,
         help="write every table into this folder, not benchmarks/results (with --list: the "
         "commands such a run runs)",

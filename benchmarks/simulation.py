@@ -53,6 +53,7 @@ from benchmarks.measures import (  # noqa: E402
     count_arg,
     count_at_most,
     ctrl_c_writes_nothing,
+    output_folder_arg,
     progress_bar,
     run_script,
     seed_arg,
@@ -175,7 +176,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     add_repeats_option(ap)
     ap.add_argument(
         "--out",
-        type=Path,
+        type=output_folder_arg("--out"),
         default=REPO / "benchmarks" / "results",
         help="folder of the table (default benchmarks/results)",
     )

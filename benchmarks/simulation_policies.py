@@ -54,6 +54,7 @@ from benchmarks.measures import (  # noqa: E402
     command_line,
     count_at_most,
     dict_csv_text,
+    output_folder_arg,
     progress_bar,
     provenance,
     run_script,
@@ -407,7 +408,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     ap.add_argument(
         "--out-dir",
-        type=Path,
+        type=output_folder_arg("--out-dir"),
         default=RESULTS,
         help="where the table goes (default benchmarks/results)",
     )

@@ -44,6 +44,7 @@ from benchmarks.measures import (  # noqa: E402
     count_arg,
     ctrl_c_writes_nothing,
     dict_csv_text,
+    output_folder_arg,
     output_options,
     provenance,
     run_script,
@@ -209,7 +210,10 @@ def main() -> None:
         help="file name of the table, without .md/.csv",
     )
     parser.add_argument(
-        "--out-dir", type=Path, default=RESULTS, help="where the table goes (benchmarks/results)"
+        "--out-dir",
+        type=output_folder_arg("--out-dir"),
+        default=RESULTS,
+        help="where the table goes (benchmarks/results)",
     )
     args = parser.parse_args()
     made = provenance()

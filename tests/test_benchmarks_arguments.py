@@ -616,7 +616,7 @@ def test_rl_evaluate_refuses_an_out_that_is_a_file(
         with pytest.raises(SystemExit) as stop:
             module.main()
     assert stop.value.code == 2
-    assert f"--out: {out} is a file, not a folder" in capsys.readouterr().err
+    assert f"argument --out: {out}: is a file, expected a folder" in capsys.readouterr().err
     assert out.read_text() == "kept\n"
 
 
