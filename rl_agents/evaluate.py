@@ -16,11 +16,13 @@ comparisons of that KPI with the baseline; the table's marks follow the adjusted
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
 import json
 import math
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -465,8 +467,30 @@ def _append_cache(path: Path, key: str, out: DayOutcome) -> None:
         "wall_s": out.wall_s,
         "detail": out.detail,
     }
-    with naming_written(path), path.open("a") as fh:  # a failed write names the cache
-        fh.write(json.dumps(row) + "\n")
+    with naming_written(path):  # a failed write names the cache
+        append_whole_line(path, json.dumps(row) + "\n")
+
+
+def append_whole_line(path: Path, line: str) -> None:
+    """Append ``line`` (UTF-8) to ``path`` (made if missing), whole or not at all.
+
+    A write that fails part-way (a full disk) cuts the file back to its length before the
+    append: a cache left with half a row was refused on its next read (``line N: not JSON``)
+    with every day it held.
+    """
+    data = memoryview(line.encode("utf-8"))
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+    try:
+        start = os.lseek(fd, 0, os.SEEK_END)
+        try:
+            while data:
+                data = data[os.write(fd, data) :]
+        except OSError:
+            with contextlib.suppress(OSError):  # (a device such as /dev/full cannot be cut)
+                os.ftruncate(fd, start)
+            raise
+    finally:
+        os.close(fd)
 
 
 def summarise(

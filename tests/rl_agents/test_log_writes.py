@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import os
+import signal
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -175,3 +176,32 @@ def test_checkpoints_of_a_run_are_written_whole(
     train(tiny, params, out=tmp_path / "m.zip", logdir=logs, progress=False)
     assert saved and all(p.parent == logs / "checkpoints" for p in saved)
     assert sorted(p.name for p in (logs / "checkpoints").iterdir()) == sorted(p.name for p in saved)
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGXFSZ"), reason="needs RLIMIT_FSIZE")
+def test_a_cache_row_cut_short_by_a_full_disk_leaves_the_cache_as_it_was(
+    tmp_path: Path,
+) -> None:
+    """``evaluate --hindsight-cache`` (the benchmark's ``rl-hindsight-days.jsonl``) on a disk
+    that fills during an append (here: a file size limit, which cuts a write short as a full
+    disk does): half a row was left, and the next run refused the whole cache (``line 2: not
+    JSON``); the append is now whole or not at all, its error naming the cache."""
+    import resource
+
+    from rl_agents.evaluate import DayOutcome, _append_cache, _read_cache
+
+    cache = tmp_path / "cache.jsonl"
+    _append_cache(cache, "key", DayOutcome("hindsight", 1, {"cost": 1.0}, 0, [], 0.5))
+    before = cache.read_bytes()
+    limits = resource.getrlimit(resource.RLIMIT_FSIZE)
+    handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # (else the signal ends Python)
+    try:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (len(before) + 20, limits[1]))
+        with pytest.raises(OSError) as info:
+            _append_cache(cache, "key", DayOutcome("hindsight", 2, {"cost": 2.0}, 0, [], 0.5))
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, limits)
+        signal.signal(signal.SIGXFSZ, handler)
+    assert (info.value.errno, info.value.filename) == (errno.EFBIG, str(cache))
+    assert cache.read_bytes() == before
+    assert list(_read_cache(cache, "key")) == [("hindsight", 1)]
