@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from scenarios.files import naming_written
 from simulation.result import MARKS, METRICS, direction, kpi_bounds
 from simulation.stats import (
     CONSTANT_EXPLAINED,
@@ -197,6 +196,12 @@ def markdown_table(result: SweepResult, metrics: Sequence[str] = TABLE_METRICS) 
 
 def write_csv(result: SweepResult, path: Path) -> None:
     """Every KPI of every (variant, policy): mean, CI, paired difference vs base, its CI and n."""
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        fh.write(comparison_csv_text(result))
+
+
+def comparison_csv_text(result: SweepResult) -> str:
+    """The text of :func:`write_csv`'s file."""
     rows = result.rows(METRICS)
     fields = [
         "variant",
@@ -218,24 +223,32 @@ def write_csv(result: SweepResult, path: Path) -> None:
         "ci_method",
         "constant",
     ]
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=fields)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: row[k] for k in fields})
+    fh = io.StringIO(newline="")
+    writer = csv.DictWriter(fh, fieldnames=fields)
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: row[k] for k in fields})
+    return fh.getvalue()
 
 
 def write_replications_csv(result: SweepResult, path: Path) -> None:
     """Raw per-replication KPI values, in table order (base first); undefined KPIs empty."""
-    fields = ["variant", "policy", "replication", "seed", *METRICS, "num_events", "wall_s"]
     with path.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(fields)
-        for o in result.ordered_outcomes():
-            values = [None if math.isnan(o.metrics[m]) else o.metrics[m] for m in METRICS]
-            writer.writerow(
-                [o.case, o.policy, o.replication, o.seed, *values, o.num_events, f"{o.wall_s:.4f}"]
-            )
+        fh.write(replications_csv_text(result))
+
+
+def replications_csv_text(result: SweepResult) -> str:
+    """The text of :func:`write_replications_csv`'s file."""
+    fields = ["variant", "policy", "replication", "seed", *METRICS, "num_events", "wall_s"]
+    fh = io.StringIO(newline="")
+    writer = csv.writer(fh)
+    writer.writerow(fields)
+    for o in result.ordered_outcomes():
+        values = [None if math.isnan(o.metrics[m]) else o.metrics[m] for m in METRICS]
+        writer.writerow(
+            [o.case, o.policy, o.replication, o.seed, *values, o.num_events, f"{o.wall_s:.4f}"]
+        )
+    return fh.getvalue()
 
 
 #: Axis labels: the KPI with its unit (rates are shares of 0..1, counts are orders).
@@ -613,30 +626,20 @@ def write_report(
     """Write comparison.md, comparison.csv, replications.csv, PNG plots and report.html.
 
     ``out_dir`` is the report's own folder: made if missing, with its parents (the CLI checks
-    that a typed ``--out`` adds one folder at most).
+    that a typed ``--out`` adds one folder at most). The files are written together, all of
+    them or none (:func:`scenarios.io.together.write_together`): a failed write (a full disk)
+    names its file and leaves the folder's previous report as it was (until session 81 the
+    files before it were new, the one it failed on empty or torn, the rest old).
     """
+    from scenarios.io.together import write_together
+
     out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    md = out_dir / "comparison.md"
-    with naming_written(md):  # a failed write names its file (it said no file)
-        md.write_text(markdown_table(result) + "\n", encoding="utf-8")
-    written.append(md)
-    csv_path = out_dir / "comparison.csv"
-    with naming_written(csv_path):
-        write_csv(result, csv_path)
-    written.append(csv_path)
-    reps = out_dir / "replications.csv"
-    with naming_written(reps):
-        write_replications_csv(result, reps)
-    written.append(reps)
     images = plots(result)
-    for name, data in images.items():
-        p = out_dir / name
-        with naming_written(p):
-            p.write_bytes(data)
-        written.append(p)
-    page = out_dir / "report.html"
-    with naming_written(page):
-        page.write_text(html_report(result, images, title=title), encoding="utf-8")
-    written.append(page)
-    return written
+    files: dict[Path, str | bytes] = {
+        out_dir / "comparison.md": markdown_table(result) + "\n",
+        out_dir / "comparison.csv": comparison_csv_text(result),
+        out_dir / "replications.csv": replications_csv_text(result),
+        **{out_dir / name: data for name, data in images.items()},
+        out_dir / "report.html": html_report(result, images, title=title),
+    }
+    return write_together(files)

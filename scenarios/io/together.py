@@ -19,6 +19,7 @@ import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO, Any, Literal
 
 from scenarios.files import naming_written
 
@@ -87,8 +88,9 @@ def _on_target(err: OSError, target: Path, doing: str) -> OSError:
     return type(err)(err.errno, f"{reason} ({doing})", str(target))
 
 
-def write_together(files: Mapping[Path, str]) -> list[Path]:
-    """Write each path's text (UTF-8, line ends as given): all the files replaced, or none.
+def write_together(files: Mapping[Path, str | bytes]) -> list[Path]:
+    """Write each path's text (UTF-8, line ends as given) or bytes (a PNG): all the files
+    replaced, or none.
 
     Every text goes to a temporary file beside its target; only when all are complete are
     they renamed over the targets, Ctrl-C and SIGTERM held back meanwhile (acted on once all
@@ -115,7 +117,7 @@ def write_together(files: Mapping[Path, str]) -> list[Path]:
             temporary = final.with_name(f".{final.name}.{tag}.part")
             pending.append((temporary, final))
             try:
-                fh = temporary.open("x", encoding="utf-8", newline="")
+                fh = _open(temporary, "x", files[final])
             except OSError as err:  # named ``final``: the caller knows no temporary name
                 doing = f"making the temporary file {temporary.name}"
                 raise _on_target(err, final, doing) from None
@@ -137,9 +139,17 @@ def write_together(files: Mapping[Path, str]) -> list[Path]:
         for temporary, _ in pending:
             temporary.unlink(missing_ok=True)
     for final in through:
-        with naming_written(final), final.open("w", encoding="utf-8", newline="") as fh:
+        with naming_written(final), _open(final, "w", files[final]) as fh:
             fh.write(files[final])
     return paths
+
+
+def _open(path: Path, mode: Literal["x", "w"], content: str | bytes) -> IO[Any]:
+    """``path`` opened to write ``content``: binary for bytes, else UTF-8 text, line ends
+    untranslated."""
+    if isinstance(content, bytes):
+        return path.open(f"{mode}b")
+    return path.open(mode, encoding="utf-8", newline="")
 
 
 def _rename_all(

@@ -7,6 +7,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import IO, Any
 
 import pytest
 from hypothesis import given
@@ -186,28 +187,62 @@ def test_an_output_file_that_cannot_be_written_is_named_with_its_option(
     assert (info.value.code, err) == (2, f"error: /dev/full: {option}: No space left on device\n")
 
 
-def test_a_report_file_that_cannot_be_written_is_named_with_the_option(
+def test_a_report_file_that_cannot_be_written_is_named_and_the_old_report_kept(
     tiny_city: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A file of ``whatif --out FOLDER`` that a full disk refuses is named, under the option
-    that gave its folder (the write's OSError names no file)."""
+    that gave its folder (the write's OSError names no file); and the folder keeps its
+    previous report whole (until session 81 the files written before the failure were new,
+    the failed one empty, the others old)."""
+    import pathlib
+
     import simulation.report
     from dispatchlab.cli import main
 
-    def full(*args: object) -> None:
-        raise OSError(errno.ENOSPC, "No space left on device")
+    real_open = pathlib.Path.open
+
+    class FullDisk:
+        """A file opened for writing on a full disk: every write fails."""
+
+        def __init__(self, fh: IO[Any]) -> None:
+            self.fh = fh
+
+        def write(self, _data: object) -> int:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def close(self) -> None:
+            self.fh.close()
+
+        def __enter__(self) -> FullDisk:
+            return self
+
+        def __exit__(self, *_exc: object) -> None:
+            self.close()
+
+    def opened(path: pathlib.Path, mode: str = "r", *args: object, **kwargs: object) -> object:
+        fh = real_open(path, mode, *args, **kwargs)  # type: ignore[call-overload]
+        writing = any(m in mode for m in "wxa")
+        return FullDisk(fh) if writing and "comparison.csv" in path.name else fh
 
     monkeypatch.setattr(simulation.report, "plots", lambda sweep: {})
-    monkeypatch.setattr(simulation.report, "write_csv", full)
     (tiny_city.parent / "v.yaml").write_text("base: city.json\nvariants:\n  - name: same\n")
     report = tiny_city.parent / "report"
+    report.mkdir()
+    old = ["comparison.md", "comparison.csv", "replications.csv", "report.html"]
+    for name in old:
+        (report / name).write_text(f"old {name}\n")
+    monkeypatch.setattr(pathlib.Path, "open", opened)
     args = ["whatif", str(tiny_city.parent / "v.yaml"), "--replications", "1"]
     capsys.readouterr()
     with pytest.raises(SystemExit) as info:
         main([*args, "--executor", "serial", "-q", "--out", str(report)])
+    monkeypatch.undo()
     err = capsys.readouterr().err
     expected = f"error: {report / 'comparison.csv'}: --out: No space left on device\n"
     assert (info.value.code, err) == (2, expected)
+    assert sorted(p.name for p in report.iterdir()) == sorted(old)  # no temporary file left
+    for name in old:
+        assert (report / name).read_text() == f"old {name}\n", name
 
 
 def test_a_write_error_names_the_file_written() -> None:

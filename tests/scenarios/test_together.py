@@ -101,3 +101,20 @@ def test_a_folder_that_cannot_take_a_file_is_an_error_naming_the_target(tmp_path
         write_together({first: "{}", second: "# b"})
     assert raised.value.filename == str(second)
     assert not first.exists() and _folder(tmp_path) == {}
+
+
+def test_bytes_are_written_as_they_are_beside_texts(tmp_path: Path) -> None:
+    """A report's PNGs (bytes) go together with its texts: each file holds what was given,
+    a symlink's target too."""
+    png = bytes(range(256)) + b"\r\n\n"
+    (tmp_path / "target.png").write_bytes(b"old")
+    (tmp_path / "link.png").symlink_to(tmp_path / "target.png")
+    files: dict[Path, str | bytes] = {
+        tmp_path / "plot.png": png,
+        tmp_path / "link.png": png[::-1],
+        tmp_path / "t.csv": "a,b\r\n1,2\r\n",
+    }
+    assert write_together(files) == list(files)
+    assert (tmp_path / "plot.png").read_bytes() == png
+    assert (tmp_path / "target.png").read_bytes() == png[::-1]
+    assert (tmp_path / "t.csv").read_bytes() == b"a,b\r\n1,2\r\n"
