@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 import rl_agents.model_io
@@ -205,3 +207,39 @@ def test_a_cache_row_cut_short_by_a_full_disk_leaves_the_cache_as_it_was(
     assert (info.value.errno, info.value.filename) == (errno.EFBIG, str(cache))
     assert cache.read_bytes() == before
     assert list(_read_cache(cache, "key")) == [("hindsight", 1)]
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGXFSZ"), reason="needs RLIMIT_FSIZE")
+@given(
+    lines=st.lists(st.text(max_size=40).map(lambda t: t.replace("\n", " ") + "\n"), max_size=3),
+    line=st.text(min_size=1, max_size=60),
+    room=st.integers(min_value=0, max_value=200),
+)
+def test_an_append_cut_anywhere_leaves_the_file_as_it_was(
+    tmp_path_factory: pytest.TempPathFactory, lines: list[str], line: str, room: int
+) -> None:
+    """However many bytes of the line fit before the disk is full (here a file size limit),
+    the file holds what it held before, or that and the whole line."""
+    import resource
+
+    from rl_agents.evaluate import append_whole_line
+
+    path = tmp_path_factory.mktemp("append") / "f.jsonl"
+    before = "".join(lines).encode("utf-8")
+    path.write_bytes(before)
+    limits = resource.getrlimit(resource.RLIMIT_FSIZE)
+    handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    try:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (len(before) + room, limits[1]))
+        try:
+            append_whole_line(path, line)
+            failed = False
+        except OSError as err:
+            assert err.errno == errno.EFBIG
+            failed = True
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, limits)
+        signal.signal(signal.SIGXFSZ, handler)
+    whole = before + line.encode("utf-8")
+    assert path.read_bytes() == (before if failed else whole)
+    assert failed == (len(whole) > len(before) + room)
