@@ -9,6 +9,7 @@ set back to its default: that would also end the service when a client hangs up.
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from collections.abc import Iterable, Iterator
@@ -66,14 +67,41 @@ def unwritable_exit(err: OSError) -> SystemExit:
     return quiet_exit(EXIT_STDOUT_UNWRITABLE)
 
 
+def write_all_stdout(text: str) -> None:
+    """Write the whole of ``text`` to standard output, flushed, or raise: a reader gone
+    raises BrokenPipeError even when it went in the middle of the write.
+
+    A text stream's ``write`` takes a large text in one write to the pipe; when the reader
+    stops during it (``| head`` on a scenario of megabytes), that write returns the bytes
+    the pipe took, and the text stream reports the whole text written: the rest was lost
+    without a word and the command exited 0 (until session 81). The bytes the pipe did not
+    take are written again here, and that write fails as any write to a reader gone does.
+    """
+    stream = sys.stdout
+    binary = getattr(stream, "buffer", None)
+    if stream is None or binary is None:  # a text-only stream (a test's capture): no pipe
+        if stream is not None:
+            stream.write(text)
+            stream.flush()
+        return
+    stream.flush()  # what the text stream holds goes first, in order
+    data = memoryview(text.encode(stream.encoding or "utf-8", stream.errors or "strict"))
+    while data:
+        written = binary.write(data)
+        if not written:  # nothing taken by a blocking stream: not a state to loop in
+            raise OSError(errno.EIO, "standard output took no bytes")
+        data = data[written:]
+    binary.flush()
+
+
 def write_stdout(text: str) -> None:
     """Write ``text`` to standard output, flushed. A reader gone raises BrokenPipeError, as
-    any write does (the caller ends quietly); any other OSError (``> /dev/full``, a full
-    disk) is one line on stderr, ``error: standard output: <reason>``, and exit
-    :data:`EXIT_STDOUT_UNWRITABLE` (a traceback until session 80)."""
+    any write does (the caller ends quietly), also when it went during the write
+    (:func:`write_all_stdout`); any other OSError (``> /dev/full``, a full disk) is one line
+    on stderr, ``error: standard output: <reason>``, and exit :data:`EXIT_STDOUT_UNWRITABLE`
+    (a traceback until session 80)."""
     try:
-        sys.stdout.write(text)
-        sys.stdout.flush()
+        write_all_stdout(text)
     except BrokenPipeError:
         raise
     except OSError as err:

@@ -42,3 +42,20 @@ def run_with_stdout_closed(argv: list[str], *, timeout: float = 120) -> tuple[in
         proc.stdout.close()
         err = proc.stderr.read().decode()
         return proc.wait(timeout=timeout), err
+
+
+def run_with_stdout_closed_midway(
+    argv: list[str], *, read: int = 100, timeout: float = 120
+) -> tuple[int, str]:
+    """Run ``argv`` (with the repo importable) with its standard output a pipe whose reader
+    takes the first ``read`` bytes and goes while the command is still writing (``| head``
+    of an output larger than the pipe holds); its exit status and stderr."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    with subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO, env=env
+    ) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        assert len(os.read(proc.stdout.fileno(), read)) > 0, "the command wrote nothing"
+        proc.stdout.close()
+        err = proc.stderr.read().decode()
+        return proc.wait(timeout=timeout), err

@@ -37,7 +37,7 @@ from rich.markup import escape
 from scenarios.errors import InputError, input_error_from_validation
 from scenarios.files import usable_folder
 from scenarios.geo import MAX_SEED
-from scenarios.pipes import StdoutUnwritable, quiet_exit, stdout_closed
+from scenarios.pipes import StdoutUnwritable, quiet_exit, stdout_closed, write_all_stdout
 
 if TYPE_CHECKING:
     from scenarios.model import Scenario
@@ -725,8 +725,7 @@ def write_text(text: str, out: Path | None, option: str = "--out") -> None:
     """Write to ``out`` atomically (temp file + rename; a symlink, device or FIFO is written
     through), or to stdout when None."""
     if out is None:
-        sys.stdout.write(text)
-        sys.stdout.flush()
+        write_all_stdout(text)  # a reader gone mid-write raises too (``| head``)
         return
     from scenarios.io.json_io import atomic_write
 

@@ -79,6 +79,30 @@ def test_a_stdout_closed_by_its_reader_ends_the_command_quietly(
     assert (code, err) == (EXIT_CLOSED_STDOUT, "")
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["scenario", "generate", "--orders", "1000", "--nodes", "2", "--couriers", "2"],
+        ["scenario", "convert", "{big}"],
+    ],
+)
+def test_a_reader_gone_in_the_middle_of_a_large_output_ends_the_command_quietly(
+    tmp_path: Path, command: list[str]
+) -> None:
+    """``dispatchlab scenario generate --orders 1000 | head -c 100`` exited 0: the write
+    to the pipe returned the bytes the pipe took when ``head`` went, the text stream counted
+    the whole text written and the rest was lost without a word. README promises exit 1."""
+    from scenarios.pipes import EXIT_CLOSED_STDOUT
+    from tests.scripts import run_with_stdout_closed_midway
+
+    big = tmp_path / "big.json"
+    write_json(generate_city(seed=3, num_orders=1000, num_nodes=2, num_couriers=2), big)
+    assert big.stat().st_size > 4 * 65536  # more than a pipe holds (64 KiB on Linux)
+    args = [a.replace("{big}", str(big)) for a in command]
+    code, err = run_with_stdout_closed_midway([sys.executable, "-m", "dispatchlab", *args])
+    assert (code, err) == (EXIT_CLOSED_STDOUT, "")
+
+
 def test_a_broken_pipe_elsewhere_is_still_an_error(capsys: pytest.CaptureFixture[str]) -> None:
     """Only a closed standard output ends quietly: another pipe's end is an error line."""
     import typer
