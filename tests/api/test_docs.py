@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import re
+import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -141,3 +142,72 @@ def test_every_endpoint_the_docs_name_is_served(where: str, method: str | None, 
         for route in _routes()
     }
     assert Match.FULL in matches, f"{where}: {method or 'any method'} {path} is no route"
+
+
+def _load_rows(text: str) -> dict[str, dict[str, str]]:
+    """Phase -> column -> cell of a stored load table (``benchmarks/results/load-latency*.md``)."""
+    lines = [line for line in text.splitlines() if line.startswith("| ")]
+    head = [cell.strip() for cell in lines[0].strip("|").split("|")]
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines[1:]]
+    return {row[0]: dict(zip(head, row, strict=True)) for row in rows if row[0] != head[0]}
+
+
+def _as_written(doc: str, stored: float) -> bool:
+    """Whether ``doc`` (``27``, ``46.3``, ``0.98``) is ``stored`` rounded as the page rounds it."""
+    decimals = len(doc.partition(".")[2])
+    return abs(float(doc) - stored) <= 0.5 * 10**-decimals + 1e-9
+
+
+#: a figure of api.md's load table: its pattern, the stored column and the scale between them
+_LOAD_FIGURES = [
+    (r"([\d.]+) req/s", "throughput_rps", 1.0),
+    (r"p50 ([\d.]+) ms", "p50_ms", 1.0),
+    (r"p99 ([\d.]+) ms", "p99_ms", 1.0),
+    (r"p50 ([\d.]+) s\b", "p50_ms", 1e-3),
+]
+
+
+def test_the_load_table_is_the_stored_runs_at_the_commit_it_names() -> None:
+    """api.md's 1- and 2-process table named ``git show 6be686f:<file>``, whose
+    ``load-latency-2workers.md`` holds another run (697.1 req/s, p99 49.0 ms, where the table
+    gives 714.2 and 46.3): every figure of the table is the stored files' at the commit named."""
+    text = (REPO / "docs" / "api.md").read_text(encoding="utf-8")
+    named = re.search(r"`git show (\w+):<file>`", text)
+    assert named is not None, "api.md names the commit of its load table"
+    stored: dict[str, dict[str, dict[str, str]]] = {}
+    for column, name in (
+        ("1 process", "load-latency.md"),
+        ("2 processes", "load-latency-2workers.md"),
+    ):
+        shown = subprocess.run(
+            ["git", "show", f"{named.group(1)}:benchmarks/results/{name}"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+        )
+        if shown.returncode != 0:
+            pytest.skip(f"no git history holding {named.group(1)} here (a shallow clone?)")
+        stored[column] = _load_rows(shown.stdout)
+    table = text[text.index("| phase (20 clients) | 1 process | 2 processes |") :]
+    checked = 0
+    for row in _load_rows(table[: table.index("\n\n")]).values():
+        phase = row["phase (20 clients)"]
+        for column, runs in stored.items():
+            if row[column] == "(not run)":
+                continue
+            run = next(runs[p] for p in runs if _same_phase(phase, p))
+            for pattern, field, scale in _LOAD_FIGURES:
+                for figure in re.findall(pattern, row[column]):
+                    value = float(run[field]) * scale
+                    assert _as_written(figure, value), f"{phase}, {column}: {figure}, {value}"
+                    checked += 1
+    assert checked >= 25
+
+
+def _same_phase(doc: str, stored: str) -> bool:
+    """Whether the table's phase (``allocations, explanations, closed loop, cold start``) is
+    the stored one (``allocations, 1 order, explanations, closed loop, cold start (new ...)``)."""
+    if doc.startswith("routes"):
+        return stored.startswith("routes")
+    words = stored.replace("1 order, ", "").split(" (")[0]
+    return words == doc
