@@ -80,6 +80,7 @@ import copy as copy_module
 import hashlib
 import math
 import re
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from fractions import Fraction
@@ -379,6 +380,21 @@ class _UniqueKeyLoader(yaml.SafeLoader):
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        """The node's value, or a ConstructorError at the node for a scalar its constructor
+        cannot read: an integer of more than ``sys.get_int_max_str_digits()`` digits, a date
+        that is none (``2026-02-30``), an explicit ``!!int`` / ``!!float`` / ``!!bool`` /
+        ``!!timestamp`` tag on a value that is none (PyYAML's ValueError, KeyError, IndexError
+        or AttributeError was a traceback)."""
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, TypeError, AttributeError, ArithmeticError, LookupError) as err:
+            if isinstance(err, yaml.YAMLError):
+                raise
+            raise yaml.constructor.ConstructorError(
+                None, None, _unreadable_scalar(node, err), node.start_mark
+            ) from None
+
     def compose_sequence_node(self, anchor: Any) -> yaml.SequenceNode:
         """The composer's sequence, unless it lies one level too deep."""
         with self._one_level_deeper():
@@ -409,6 +425,20 @@ _UniqueKeyLoader.add_implicit_resolver(
     re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
     list("-+0123456789"),
 )
+
+
+def _unreadable_scalar(node: yaml.Node, err: Exception) -> str:
+    """Why PyYAML's constructor could not read ``node``, in one line without Python's words."""
+    if isinstance(err, ValueError) and "digits" in str(err):  # int()'s digit limit
+        return f"a number has more than {sys.get_int_max_str_digits()} digits"
+    kind = str(node.tag).rsplit(":", 1)[-1]
+    value = node.value if isinstance(node.value, str) else ""
+    shown = value if len(value) <= 40 else value[:40] + "..."
+    # a date's own reason ("day is out of range for month"), not int()'s and float()'s
+    # words repeating the value ("invalid literal for int() with base 10: 'x'")
+    said = str(err) if isinstance(err, ValueError) and value not in str(err) else ""
+    because = f" ({said})" if said else ""
+    return f"{shown!r} is not a valid {kind}{because}"
 
 
 def yaml_error_line(err: yaml.YAMLError) -> str:

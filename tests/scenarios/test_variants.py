@@ -442,6 +442,59 @@ def test_any_variant_file_reads_or_is_one_input_error_line(text: bytes) -> None:
             assert "\n" not in err.one_line()
 
 
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        # int()'s limit on the digits of a decimal integer: a ValueError traceback
+        (
+            "base: x.json\nvariants:\n  - name: a\n    modifiers: [{kind: demand, factor: "
+            + "9" * 5_000
+            + "}]\n",
+            "not valid YAML: line 4, column 40: a number has more than 4300 digits",
+        ),
+        # a date YAML reads as a timestamp that is no day of the calendar: a ValueError
+        (
+            "base: x.json\nvariants:\n  - name: 2026-02-30\n",
+            "not valid YAML: line 3, column 11: '2026-02-30' is not a valid timestamp "
+            "(day is out of range for month)",
+        ),
+        # explicit tags on values that are none: ValueError, ValueError, AttributeError
+        ("base: !!int x\n", "not valid YAML: line 1, column 7: 'x' is not a valid int"),
+        ("base: !!float x\n", "not valid YAML: line 1, column 7: 'x' is not a valid float"),
+        ("base: !!timestamp x\n", "not valid YAML: line 1, column 7: 'x' is not a valid timestamp"),
+    ],
+    ids=["digits", "no-such-day", "int-tag", "float-tag", "timestamp-tag"],
+)
+def test_a_scalar_yaml_cannot_read_is_one_line_naming_the_place(
+    tmp_path: Path, text: str, reason: str
+) -> None:
+    """PyYAML's constructors raise ValueError (or AttributeError) on these: ``dispatchlab
+    whatif`` ended with a traceback and exit status 1."""
+    path = tmp_path / "v.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(InputError) as err:
+        read_variants(path)
+    assert (err.value.source, err.value.field, err.value.reason) == (str(path), "yaml", reason)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    tag=st.sampled_from(["int", "float", "bool", "null", "str", "timestamp", "binary"]),
+    value=st.one_of(
+        st.text(max_size=20),
+        st.from_regex(r"\A[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}([Tt ][0-9]{1,2}:[0-9]{2}:[0-9]{2})?\Z"),
+    ),
+)
+def test_any_tagged_scalar_reads_or_is_one_input_error_line(tag: str, value: str) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "v.yaml"
+        path.write_text(f"base: !!{tag} {json.dumps(value)}\nx: {value}\n", encoding="utf-8")
+        try:
+            read_variants(path)
+        except InputError as err:
+            assert "\n" not in err.one_line()
+
+
 def test_a_variant_file_that_is_a_folder_names_it(tmp_path: Path) -> None:
     # it was an IsADirectoryError, printed as a bare "v.yaml: Is a directory"
     path = tmp_path / "v.yaml"
