@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.routing import iter_route_contexts
 from starlette.concurrency import run_in_threadpool
 
@@ -23,7 +23,7 @@ from api.core.errors import install_error_handlers
 from api.core.metrics import Metrics
 from api.core.middleware import ServiceMiddleware
 from api.db.session import make_engine, make_sessionmaker, migrate
-from api.deps import ROUTERS
+from api.deps import ROUTERS, no_unknown_query_parameters
 from api.jobs import JobService, TaskRegistry
 from api.jobs.executors import Executor, LocalExecutor
 from api.routes import health, jobs, keys
@@ -312,6 +312,8 @@ def create_app(
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        # a query parameter a /v1/ endpoint does not take is a 422, not ignored
+        dependencies=[Depends(no_unknown_query_parameters)],
         docs_url=None,  # served by install_docs from installed files, not a CDN
         redoc_url=None,
         openapi_tags=[

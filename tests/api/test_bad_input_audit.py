@@ -886,3 +886,68 @@ def test_every_model_an_input_is_read_into_refuses_unknown_fields(model: type[Ba
     assert [
         m.__name__ for m in _models_under(model) if m.model_config.get("extra") != "forbid"
     ] == []
+
+
+#: every endpoint that takes a key and no query parameter, one per route (ids need not exist:
+#: the query is refused before the endpoint looks them up)
+NO_QUERY_ENDPOINTS = [
+    ("POST", "/v1/allocations", ALLOCATION_EXAMPLE["online"]["value"]),
+    ("POST", "/v1/routes", ROUTES_EXAMPLE["small"]["value"]),
+    ("POST", "/v1/plans", PLAN_EXAMPLE["small"]["value"]),
+    ("GET", "/v1/plans/p1", None),
+    ("POST", "/v1/plans/p1/reoptimise", {"now_s": 0}),
+    ("POST", "/v1/simulations", SIMULATION_EXAMPLE["small"]["value"]),
+    ("POST", "/v1/simulations/compare", {}),
+    ("POST", "/v1/whatif", WHATIF_EXAMPLE["small"]["value"]),
+    ("GET", "/v1/whatif/j1/report", None),
+    ("POST", "/v1/policies/evaluate", POLICY_EXAMPLE["standard"]["value"]),
+    ("GET", "/v1/jobs/j1", None),
+    ("DELETE", "/v1/jobs/j1", None),
+    ("GET", "/v1/keys", None),
+    ("POST", "/v1/keys", {"role": "oms"}),
+    ("DELETE", "/v1/keys/k1", None),
+    ("POST", "/v1/keys/k1/rotate", {}),
+]
+
+
+@pytest.mark.shares_service
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    NO_QUERY_ENDPOINTS,
+    ids=[f"{m} {p}" for m, p, _ in NO_QUERY_ENDPOINTS],
+)
+def test_a_query_parameter_an_endpoint_does_not_take_is_a_422_naming_it(
+    client: TestClient, keys: dict[str, dict[str, str]], method: str, path: str, body: Any
+) -> None:
+    """It was ignored without a word: ``POST /v1/allocations?mode=async`` (or ``/v1/routes``)
+    was solved synchronously, ``GET /v1/keys?limit=1`` listed every key. Nothing is run or
+    stored; without a valid key it is the 401, as for a bad body."""
+    before = client.get("/v1/jobs", headers=keys["admin"]).json()["count"]
+    answer = client.request(method, f"{path}?mode=async", json=body, headers=keys["admin"])
+    assert answer.status_code == 422, answer.text
+    assert answer.json() == {
+        "message": "query.mode: unknown parameter: this endpoint takes no query parameters",
+        "detail": [
+            {"field": "query.mode", "reason": "unknown parameter: this endpoint takes no query "
+             "parameters"}
+        ],
+    }  # fmt: skip
+    assert client.get("/v1/jobs", headers=keys["admin"]).json()["count"] == before
+    unkeyed = client.request(method, f"{path}?mode=async", json=body)
+    assert unkeyed.status_code == 401, unkeyed.text
+
+
+@pytest.mark.shares_service
+def test_the_endpoints_that_take_query_parameters_still_take_them(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    """``GET /v1/jobs`` keeps its own check; the open endpoints take any query, as before."""
+    assert client.get("/v1/jobs?limit=1&status=done", headers=keys["admin"]).status_code == 200
+    assert client.get("/v1/jobs?mode=1", headers=keys["admin"]).json()["detail"] == [
+        {"field": "query.mode", "reason": "unknown parameter; one of cursor, kind, limit, "
+         "offset, status"}
+    ]  # fmt: skip
+    for path in ("/healthz?x=1", "/readyz?x=1", "/metrics?x=1", "/openapi.json?x=1"):
+        assert client.get(path).status_code == 200, path
+    answer = client.post("/v1/routes?", json=ROUTES_EXAMPLE["small"]["value"], headers=keys["oms"])
+    assert answer.status_code == 200, answer.text  # an empty query string is none
