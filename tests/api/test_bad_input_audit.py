@@ -951,3 +951,69 @@ def test_the_endpoints_that_take_query_parameters_still_take_them(
         assert client.get(path).status_code == 200, path
     answer = client.post("/v1/routes?", json=ROUTES_EXAMPLE["small"]["value"], headers=keys["oms"])
     assert answer.status_code == 200, answer.text  # an empty query string is none
+
+
+#: why a lone surrogate is refused (api.core.middleware.LONE_SURROGATE_REASON)
+SURROGATE_REASON = (
+    "not valid Unicode: holds a lone UTF-16 surrogate (a \\ud800 to \\udfff escape that is not "
+    "half of a pair)"
+)
+
+
+@pytest.mark.shares_service
+@pytest.mark.parametrize(
+    ("path", "body", "old", "new", "field"),
+    [
+        # the NUL check's pattern fails on a string no UTF-8 holds: "must not contain NUL"
+        ("/v1/routes", ROUTES_EXAMPLE, '"name": "example"', '"name": "ex\\udc00"', "scenario.name"),
+        ("/v1/routes", ROUTES_EXAMPLE, '"id": "o1"', '"id": "o1\\uD800"', "scenario.orders.0.id"),
+        # a key: named with the surrogate escaped (it came out as "???" in the answer)
+        (
+            "/v1/allocations",
+            ALLOCATION_EXAMPLE,
+            '"tea": 50',
+            '"te\\ud800a": 50',
+            "request.nodes.0.inventory.te\\ud800a",
+        ),
+        (
+            "/v1/whatif",
+            WHATIF_EXAMPLE,
+            '{"kind": "fleet", "remove": 1}',
+            '{"kind": "stochastic", "values": {"\\ud800": 0.5}}',
+            "variants.0.modifiers.0.values.\\ud800",
+        ),
+    ],
+    ids=["scenario-name", "order-id", "sku-key", "any-typed-key"],
+)
+def test_a_lone_surrogate_is_a_422_naming_its_field_and_saying_so(
+    client: TestClient,
+    keys: dict[str, dict[str, str]],
+    path: str,
+    body: dict[str, Any],
+    old: str,
+    new: str,
+    field: str,
+) -> None:
+    """Python's JSON parser takes ``"\\ud800"`` (half of a UTF-16 pair) as a string no UTF-8
+    text holds: the models said it held a NUL, or "unable to parse raw data as a unicode
+    string", and a key holding one was named ``???``."""
+    [example] = body.values()
+    raw = json.dumps(example["value"])
+    assert old in raw
+    headers = {**keys["admin"], "Content-Type": "application/json"}
+    answer = client.post(path, content=raw.replace(old, new, 1).encode(), headers=headers)
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"] == [{"field": field, "reason": SURROGATE_REASON}]
+    unkeyed = client.post(path, content=raw.replace(old, new, 1).encode(), headers=headers | {
+        "X-API-Key": "nope"})  # fmt: skip
+    assert unkeyed.status_code == 401, unkeyed.text
+
+
+@pytest.mark.shares_service
+def test_a_surrogate_pair_is_one_character_like_any_other(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    raw = json.dumps(ROUTES_EXAMPLE["small"]["value"]).replace('"example"', '"ex\\ud83d\\ude80"')
+    headers = {**keys["oms"], "Content-Type": "application/json"}
+    answer = client.post("/v1/routes", content=raw.encode(), headers=headers)
+    assert answer.status_code == 200, answer.text

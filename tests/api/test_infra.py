@@ -20,7 +20,12 @@ from typer.testing import CliRunner
 from api.context import ServiceContext
 from api.core.breaker import BreakerState, CircuitBreaker
 from api.core.config import Settings
-from api.core.middleware import _NUL_ESCAPE, nul_string_field
+from api.core.middleware import (
+    _NUL_ESCAPE,
+    _SURROGATE_ESCAPE,
+    nul_string_field,
+    surrogate_string_field,
+)
 from api.core.security import Role, hash_key, split_key
 from api.db.models import ApiKey, AuditEntry, Base
 from api.db.session import current_revision, downgrade, head_revision, make_engine, migrate
@@ -438,6 +443,43 @@ def test_the_nul_finder_names_a_string_holding_one(value: Any) -> None:
     assert (where is not None) == has_nul(value)
     if has_nul(value):  # the middleware's pre-filter misses none
         assert _NUL_ESCAPE in raw
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    value=st.recursive(
+        st.none()
+        | st.integers()
+        | st.text(alphabet=st.sampled_from("a\\\ud800\udc00\U0001f680"), max_size=4),
+        lambda inner: (
+            st.lists(inner, max_size=3)
+            | st.dictionaries(
+                st.text(alphabet=st.sampled_from("k\udfff"), max_size=2), inner, max_size=3
+            )
+        ),
+        max_leaves=10,
+    )
+)
+def test_the_surrogate_finder_names_a_string_holding_a_lone_one(value: Any) -> None:
+    """None exactly when no string or key of the body as read holds a lone surrogate (a
+    pair is one character, like any other: a high and a low surrogate side by side in
+    ``value`` are read as one); else the path of one that does."""
+    raw = json.dumps(value).encode()
+    value = json.loads(raw)
+
+    def lone(item: Any) -> bool:
+        if isinstance(item, str):
+            return any(0xD800 <= ord(c) <= 0xDFFF for c in item)
+        if isinstance(item, dict):
+            return any(lone(k) or lone(v) for k, v in item.items())
+        return isinstance(item, list) and any(lone(v) for v in item)
+
+    where = surrogate_string_field(raw)
+    assert (where is not None) == lone(value)
+    if lone(value):  # the middleware's pre-filter misses none
+        assert _SURROGATE_ESCAPE.search(raw)
+        assert where is not None
+        where.encode("utf-8")  # the name is text the answer can carry (no lone surrogate)
 
 
 @pytest.mark.shares_service
