@@ -161,6 +161,7 @@ def _stop_pool(pool: ProcessPoolExecutor) -> None:
     waits for it (a Ctrl-C'd ``whatif`` hung for minutes, re-optimising days)."""
     # ProcessPoolExecutor ends running workers only from Python 3.14 (terminate_workers)
     workers = list((getattr(pool, "_processes", None) or {}).values())
+    manager = getattr(pool, "_executor_manager_thread", None)  # shutdown() forgets it
     pool.shutdown(wait=False, cancel_futures=True)
     for process in workers:
         with contextlib.suppress(Exception):
@@ -172,6 +173,15 @@ def _stop_pool(pool: ProcessPoolExecutor) -> None:
             if process.is_alive():
                 process.kill()
                 process.join(1.0)
+    # The pool's manager thread, seeing its workers gone, closes its wake-up pipe; the
+    # interpreter's exit writes to that pipe unless it is closed (concurrent.futures'
+    # _python_exit). Closed meanwhile, between that check and the write, the exit printed
+    # "Exception ignored in: <module 'threading'> ... OSError: [Errno 9] Bad file descriptor"
+    # under `error: interrupted` (a race in CPython's concurrent.futures, fixed by gh-125451
+    # in later releases; Python 3.11 has it): so wait for the thread to end, its pipe
+    # closed, before the caller goes on to exit.
+    if isinstance(manager, threading.Thread) and manager is not threading.current_thread():
+        manager.join(max(1.0, deadline - time.monotonic()))
 
 
 class LocalExecutor:

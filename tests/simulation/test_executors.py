@@ -6,6 +6,7 @@ import signal
 import socket
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -251,6 +252,7 @@ def test_ctrl_c_ends_the_pool_and_its_workers_at_once(tmp_path: Path) -> None:
         out, err = parent.communicate(timeout=30)  # the old code waited 120 s more
         assert parent.returncode == 130 and "interrupted" in out
         assert "SpawnProcess" not in err  # no worker's traceback
+        assert "Traceback" not in err, err  # nor the parent's exit's (see the test below)
         deadline = time.monotonic() + 10
         while any(_alive(w) for w in workers) and time.monotonic() < deadline:
             time.sleep(0.2)
@@ -263,6 +265,43 @@ def test_ctrl_c_ends_the_pool_and_its_workers_at_once(tmp_path: Path) -> None:
             if m.exists() and m.read_text():
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(int(m.read_text()), signal.SIGKILL)
+
+
+def test_stopping_a_pool_waits_until_its_wake_up_pipe_is_closed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # before: after Ctrl-C, `whatif` printed `error: interrupted` and now and then, as it
+    # exited, "Exception ignored in: <module 'threading'> ... OSError: [Errno 9] Bad file
+    # descriptor": the pool's manager thread closed its wake-up pipe while the interpreter's
+    # exit (concurrent.futures' _python_exit) was writing to it. _stop_pool now waits for
+    # that thread; a slow close here makes the race certain instead of occasional.
+    import concurrent.futures.process as cfp
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    from simulation.executors import _stop_pool
+
+    if not hasattr(cfp, "_ThreadWakeup") or not hasattr(cfp, "_threads_wakeups"):
+        pytest.skip("this Python's concurrent.futures has no _ThreadWakeup")
+    close = cfp._ThreadWakeup.close
+
+    def slow_close(self: Any) -> None:
+        time.sleep(0.5)
+        close(self)
+
+    monkeypatch.setattr(cfp._ThreadWakeup, "close", slow_close)
+    pool = ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"))
+    running = pool.submit(time.sleep, 120)
+    manager: Any = pool._executor_manager_thread  # a Thread (typeshed says otherwise)
+    assert manager is not None
+    wakeups = [w for t, w in list(cfp._threads_wakeups.items()) if t is manager]
+    deadline = time.monotonic() + 60
+    while not running.running():  # taken by the worker's call queue
+        assert time.monotonic() < deadline, "the task never started"
+        time.sleep(0.05)
+    _stop_pool(pool)
+    assert not manager.is_alive(), "the pool's manager thread still runs"
+    assert wakeups and all(w._closed for w in wakeups), "its wake-up pipe is still open"
 
 
 _START_UP_CTRL_C_SCRIPT = """
