@@ -7,10 +7,11 @@ import csv
 import html
 import io
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from scenarios.files import naming_written
 from simulation.result import MARKS, METRICS, direction, kpi_bounds
 from simulation.stats import (
     CONSTANT_EXPLAINED,
@@ -194,61 +195,68 @@ def markdown_table(result: SweepResult, metrics: Sequence[str] = TABLE_METRICS) 
     return "\n".join(lines)
 
 
+#: The columns of comparison.csv.
+CSV_FIELDS = (
+    "variant",
+    "policy",
+    "kpi",
+    "mean",
+    "ci_low",
+    "ci_high",
+    "n",
+    "diff",
+    "diff_low",
+    "diff_high",
+    "diff_n",
+    "p_value",
+    "p_adjusted",
+    "significant",
+    "degenerate",
+    "comparisons",
+    "ci_method",
+    "constant",
+)
+
+
 def write_csv(result: SweepResult, path: Path) -> None:
     """Every KPI of every (variant, policy): mean, CI, paired difference vs base, its CI and n."""
     with path.open("w", newline="", encoding="utf-8") as fh:
-        fh.write(comparison_csv_text(result))
+        fh.write(_comparison_text(result))
 
 
-def comparison_csv_text(result: SweepResult) -> str:
-    """The text of :func:`write_csv`'s file."""
+def _comparison_text(result: SweepResult) -> str:
+    """The text :func:`write_csv` writes."""
     rows = result.rows(METRICS)
-    fields = [
-        "variant",
-        "policy",
-        "kpi",
-        "mean",
-        "ci_low",
-        "ci_high",
-        "n",
-        "diff",
-        "diff_low",
-        "diff_high",
-        "diff_n",
-        "p_value",
-        "p_adjusted",
-        "significant",
-        "degenerate",
-        "comparisons",
-        "ci_method",
-        "constant",
-    ]
-    fh = io.StringIO(newline="")
-    writer = csv.DictWriter(fh, fieldnames=fields)
+    return _csv_text(CSV_FIELDS, ({k: row[k] for k in CSV_FIELDS} for row in rows))
+
+
+def _csv_text(fields: Sequence[str], rows: Iterable[dict[str, Any]]) -> str:
+    """CSV of ``rows`` under a header of ``fields``, as :mod:`csv` writes it to a file."""
+    buf = io.StringIO(newline="")
+    writer = csv.DictWriter(buf, fieldnames=fields)
     writer.writeheader()
-    for row in rows:
-        writer.writerow({k: row[k] for k in fields})
-    return fh.getvalue()
+    writer.writerows(rows)
+    return buf.getvalue()
 
 
 def write_replications_csv(result: SweepResult, path: Path) -> None:
     """Raw per-replication KPI values, in table order (base first); undefined KPIs empty."""
     with path.open("w", newline="", encoding="utf-8") as fh:
-        fh.write(replications_csv_text(result))
+        fh.write(_replications_text(result))
 
 
-def replications_csv_text(result: SweepResult) -> str:
-    """The text of :func:`write_replications_csv`'s file."""
+def _replications_text(result: SweepResult) -> str:
+    """The text :func:`write_replications_csv` writes."""
     fields = ["variant", "policy", "replication", "seed", *METRICS, "num_events", "wall_s"]
-    fh = io.StringIO(newline="")
-    writer = csv.writer(fh)
+    buf = io.StringIO(newline="")
+    writer = csv.writer(buf)
     writer.writerow(fields)
     for o in result.ordered_outcomes():
         values = [None if math.isnan(o.metrics[m]) else o.metrics[m] for m in METRICS]
         writer.writerow(
             [o.case, o.policy, o.replication, o.seed, *values, o.num_events, f"{o.wall_s:.4f}"]
         )
-    return fh.getvalue()
+    return buf.getvalue()
 
 
 #: Axis labels: the KPI with its unit (rates are shares of 0..1, counts are orders).
@@ -620,26 +628,56 @@ Comparisons per KPI: {html.escape(_family_sizes(rows))}.</p>
 """
 
 
+#: The files :func:`write_report` writes, in its order (differences.png: not for the base alone)
+REPORT_FILES = (
+    "comparison.md",
+    "comparison.csv",
+    "replications.csv",
+    "kpis.png",
+    "differences.png",
+    "report.html",
+)
+
+
+def render_report(result: SweepResult, *, title: str = "What-if comparison") -> dict[str, bytes]:
+    """The report's files by name (those of :data:`REPORT_FILES` the study has), in memory."""
+    md = markdown_table(result) + "\n"
+    table = _comparison_text(result)
+    replications = _replications_text(result)
+    images = plots(result)  # the slow part: seconds for a large study
+    page = html_report(result, images, title=title)
+    files = {
+        "comparison.md": md.encode("utf-8"),
+        "comparison.csv": table.encode("utf-8"),
+        "replications.csv": replications.encode("utf-8"),
+        **images,
+        "report.html": page.encode("utf-8"),
+    }
+    return {name: files[name] for name in REPORT_FILES if name in files}
+
+
 def write_report(
     result: SweepResult, out_dir: Path, *, title: str = "What-if comparison"
 ) -> list[Path]:
     """Write comparison.md, comparison.csv, replications.csv, PNG plots and report.html.
 
     ``out_dir`` is the report's own folder: made if missing, with its parents (the CLI checks
-    that a typed ``--out`` adds one folder at most). The files are written together, all of
-    them or none (:func:`scenarios.io.together.write_together`): a failed write (a full disk)
-    names its file and leaves the folder's previous report as it was (until session 81 the
-    files before it were new, the one it failed on empty or torn, the rest old).
+    that a typed ``--out`` adds one folder at most). Every file is drawn before the first is
+    written (a Ctrl-C meanwhile writes nothing), then they are written together, all of them
+    or none (:func:`scenarios.io.together.write_together`: a Ctrl-C while they are renamed into
+    place takes effect once they all are; a failed write, a full disk, names its file and
+    leaves the folder's previous report as it was). A ``differences.png`` of an older study is
+    removed when this one has none (the base alone). Until session 81 the tables were written
+    before the plots were drawn, and file by file.
     """
     from scenarios.io.together import write_together
 
+    files = render_report(result, title=title)  # a Ctrl-C meanwhile: nothing written
     out_dir.mkdir(parents=True, exist_ok=True)
-    images = plots(result)
-    files: dict[Path, str | bytes] = {
-        out_dir / "comparison.md": markdown_table(result) + "\n",
-        out_dir / "comparison.csv": comparison_csv_text(result),
-        out_dir / "replications.csv": replications_csv_text(result),
-        **{out_dir / name: data for name, data in images.items()},
-        out_dir / "report.html": html_report(result, images, title=title),
-    }
-    return write_together(files)
+    written = write_together({out_dir / name: data for name, data in files.items()})
+    for name in REPORT_FILES:
+        stale = out_dir / name
+        if name not in files and stale.is_file():
+            with naming_written(stale):
+                stale.unlink()
+    return written

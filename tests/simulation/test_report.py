@@ -24,6 +24,7 @@ from simulation.report import (
     plots,
     write_csv,
     write_replications_csv,
+    write_report,
 )
 from simulation.result import METRICS
 from simulation.sweep import SweepResult
@@ -943,3 +944,88 @@ def test_the_remembered_t_quantile_is_scipys(df: int) -> None:
     from simulation.stats import t_quantile
 
     assert t_quantile(0.975, df) == float(scipy_stats.t.ppf(0.975, df))
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    """The files of ``folder`` by name, with their bytes."""
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def test_a_ctrl_c_while_the_report_is_drawn_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Ctrl-C while the plots were drawn (seconds for a large study, once the progress bar
+    had ended) left the new comparison.md and CSVs beside an older study's plots and page in
+    the same folder, under ``error: interrupted``, which says nothing was written."""
+    import simulation.report as report
+
+    out = tmp_path / "r"
+    write_report(_sweep({"base": [1.0, 2.0, 4.0], "old": [3.0, 4.0, 4.0]}), out)
+    before = _files(out)
+
+    def interrupted(result: SweepResult) -> dict[str, bytes]:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(report, "plots", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        write_report(_sweep({"base": [5.0, 6.0, 9.0], "new": [7.0, 8.0, 8.0]}), out)
+    assert _files(out) == before
+
+
+def test_a_ctrl_c_while_the_report_is_written_takes_effect_once_every_file_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Ctrl-C between two of the report's files left it half-written; it now stops the
+    command once the last file is in place (a complete report, never a mixed one)."""
+    import os
+    import signal
+
+    import scenarios.io.together as together
+
+    sweep = _sweep({"base": [5.0, 6.0, 9.0], "new": [7.0, 8.0, 8.0]})
+    whole = tmp_path / "whole"
+    names = [p.name for p in write_report(sweep, whole)]
+    rename_all = together._rename_all
+    pressed: list[int] = []
+
+    def ctrl_c_at_the_first(*args: Any) -> None:
+        pressed.append(1)
+        os.kill(os.getpid(), signal.SIGINT)  # while the files are renamed into place
+        rename_all(*args)
+
+    monkeypatch.setattr(together, "_rename_all", ctrl_c_at_the_first)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # as at a terminal
+    try:
+        out = tmp_path / "r"
+        with pytest.raises(KeyboardInterrupt):
+            write_report(sweep, out)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert pressed and sorted(_files(out)) == sorted(names)
+    for name in ("comparison.md", "comparison.csv", "replications.csv"):
+        assert _files(out)[name] == _files(whole)[name], name
+
+
+def test_the_report_files_are_those_of_the_writers_and_no_older_plot_stays(
+    tmp_path: Path,
+) -> None:
+    """The CSVs are the writers' own text; a study of the base alone, written where a study
+    of variants was, left that study's differences.png beside its own page."""
+    out = tmp_path / "r"
+    sweep = _sweep({"base": [1.0, 2.0, 4.0], "v": [3.0, 4.0, 4.0]})
+    written = write_report(sweep, out)
+    assert [p.name for p in written] == [
+        "comparison.md",
+        "comparison.csv",
+        "replications.csv",
+        "kpis.png",
+        "differences.png",
+        "report.html",
+    ]
+    write_csv(sweep, tmp_path / "c.csv")
+    write_replications_csv(sweep, tmp_path / "r.csv")
+    assert (out / "comparison.csv").read_bytes() == (tmp_path / "c.csv").read_bytes()
+    assert (out / "replications.csv").read_bytes() == (tmp_path / "r.csv").read_bytes()
+    alone = write_report(_sweep({"base": [1.0, 2.0, 4.0]}), out)
+    assert sorted(_files(out)) == sorted(p.name for p in alone)
+    assert "differences.png" not in _files(out)
