@@ -343,6 +343,17 @@ ROW_IN = 18.0
 DIFF_AXIS_IN = 3.6
 #: Height (inches) kept under a figure for its "constant" note
 NOTE_IN = 0.3
+#: Height (inches) of the KPI plot's policy legend under its panels: its title, and each row
+POLICY_LEGEND_IN, POLICY_ROW_IN = 0.35, 0.22
+
+
+def _policy_legend_layout(policies: Sequence[str], width_in: float) -> tuple[int, float]:
+    """Columns of the KPI plot's policy legend (as many as fit across ``width_in`` inches)
+    and its height in inches."""
+    entry = 0.5 + 0.8 * CHAR_IN * max((len(p) for p in policies), default=1)  # 8 points
+    columns = max(1, min(len(policies), int((width_in - 0.4) // entry)))
+    rows = math.ceil(max(1, len(policies)) / columns)
+    return columns, POLICY_LEGEND_IN + POLICY_ROW_IN * rows
 
 
 def _kpis_layout(variants: Sequence[str], policies: int) -> tuple[int, float, float]:
@@ -382,10 +393,12 @@ def figures(result: SweepResult) -> dict[str, Any]:
     shown = ["cost_cents", "on_time_rate", "lateness_p95_s", "orders_unserved"]
     n_pol = len(result.policies)
     n_rows, panel_w, panel_h = _kpis_layout(result.variants, n_pol)
+    fig_w = panel_w * len(shown) / n_rows
+    legend_cols, legend_in = _policy_legend_layout(result.policies, fig_w)
     fig, grid = plt.subplots(
         n_rows,
         len(shown) // n_rows,
-        figsize=(panel_w * len(shown) / n_rows, panel_h * n_rows),
+        figsize=(fig_w, panel_h * n_rows + legend_in),
         squeeze=False,
     )
     panels = list(grid.flat)  # in KPI order, a row or a column of them
@@ -441,12 +454,17 @@ def figures(result: SweepResult) -> dict[str, Any]:
         ax.set_ylabel(UNITS.get(metric, LABELS.get(metric, metric)))
         _plain_ticks(ax.yaxis)
         ax.grid(axis="y", alpha=0.3)
-    panels[0].legend(title="policy", fontsize=8)
+    # the policies under the panels: in the first panel ("best" place) the legend still
+    # covered a bar when the bars filled it (costs alike in every variant)
+    note = (NOTE_IN if any_constant else 0.0) / fig.get_figheight()
+    handles, names = panels[0].get_legend_handles_labels()
+    fig.legend(
+        handles, names, title="policy", fontsize=8, loc="lower center", ncol=legend_cols,
+        bbox_to_anchor=(0.5, note),
+    )  # fmt: skip
     if any_constant:
         fig.text(0.5, 0.01, CONSTANT_PLOTTED, ha="center", va="bottom", fontsize=8)
-        fig.tight_layout(rect=(0.0, NOTE_IN / fig.get_figheight(), 1.0, 1.0))
-    else:
-        fig.tight_layout()
+    fig.tight_layout(rect=(0.0, note + legend_in / fig.get_figheight(), 1.0, 1.0))
     out["kpis.png"] = fig
 
     others = [v for v in result.variants if v != result.base]
