@@ -141,6 +141,11 @@ MARKS_NOTE = (
 def _family_note(rows: Sequence[dict[str, Any]]) -> str:
     """The Holm family's size of one KPI's rows (every row carries it)."""
     k = max((int(r.get("comparisons", 0)) for r in rows), default=0)
+    if k == 0:  # it read "Holm-Bonferroni over 0 comparisons": a correction of nothing
+        return (
+            "No test: no comparison with the base has this KPI in two or more replications "
+            "(one replication gives no interval), so nothing is marked."
+        )
     return f"Holm-Bonferroni over {k} comparison{'s' if k != 1 else ''} with the base."
 
 

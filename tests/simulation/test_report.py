@@ -87,6 +87,10 @@ def test_a_difference_is_marked_only_when_its_interval_excludes_zero() -> None:
     assert "-10.0 [no CI: n=1]" in table  # shown, but one replication has no interval or test
     assert "▲" not in table.split("|---|")[-1] and "▼" not in table.split("|---|")[-1]
     assert table.startswith("# What-if comparison (1 replication, seed 0)")  # not "replications"
+    # no test to correct: it said "Holm-Bonferroni over 0 comparisons with the base."
+    assert "over 0 comparisons" not in table and "No test: no comparison with the base" in table
+    undefined = _sweep({"base": [float("nan")] * 3, "v": [float("nan")] * 3}, "on_time_rate")
+    assert "No test:" in markdown_table(undefined, metrics=("on_time_rate",))
     assert markdown_table(three).startswith("# What-if comparison (3 replications, seed 0)")
 
 
