@@ -348,6 +348,8 @@ ROW_IN = 18.0
 DIFF_AXIS_IN = 3.6
 #: Height (inches) kept under a figure for its "constant" note
 NOTE_IN = 0.3
+#: Height (inches) kept above a figure's panels for its line saying what the study is
+STUDY_LINE_IN = 0.35
 #: Height (inches) of the KPI plot's policy legend under its panels: its title, and each row
 POLICY_LEGEND_IN, POLICY_ROW_IN = 0.35, 0.22
 
@@ -385,6 +387,27 @@ def plots(result: SweepResult) -> dict[str, bytes]:
     return images
 
 
+def _study_line(result: SweepResult, *, paired: bool) -> str:
+    """What a plot shows, over its panels: how many replications, the study seed and, for
+    the differences, that they are paired (a PNG on its own said neither)."""
+    n = len(result.seeds)
+    runs = f"{n} replication{'' if n == 1 else 's'}"
+    if not paired:
+        return f"{runs} per variant and policy (study seed {result.seed})"
+    seeds = f"{n} replication seed{'' if n == 1 else 's'}"
+    return (
+        f"paired: variant minus {result.base} under the same policy and the same {seeds} "
+        f"(study seed {result.seed})"
+    )
+
+
+def _study_text(fig: Any, text: str) -> None:
+    """``text`` over a figure's panels, in the STUDY_LINE_IN kept for it (not a suptitle:
+    tight_layout made room for one twice)."""
+    y = 1.0 - 0.08 / fig.get_figheight()
+    fig.text(0.5, y, text, ha="center", va="top", fontsize=10)
+
+
 def figures(result: SweepResult) -> dict[str, Any]:
     """The matplotlib figures behind :func:`plots` (titled, axes labelled with units)."""
     import matplotlib
@@ -403,7 +426,7 @@ def figures(result: SweepResult) -> dict[str, Any]:
     fig, grid = plt.subplots(
         n_rows,
         len(shown) // n_rows,
-        figsize=(fig_w, panel_h * n_rows + legend_in),
+        figsize=(fig_w, panel_h * n_rows + legend_in + STUDY_LINE_IN),
         squeeze=False,
     )
     panels = list(grid.flat)  # in KPI order, a row or a column of them
@@ -469,7 +492,9 @@ def figures(result: SweepResult) -> dict[str, Any]:
     )  # fmt: skip
     if any_constant:
         fig.text(0.5, 0.01, CONSTANT_PLOTTED, ha="center", va="bottom", fontsize=8)
-    fig.tight_layout(rect=(0.0, note + legend_in / fig.get_figheight(), 1.0, 1.0))
+    top = 1.0 - STUDY_LINE_IN / fig.get_figheight()
+    _study_text(fig, _study_line(result, paired=False))
+    fig.tight_layout(rect=(0.0, note + legend_in / fig.get_figheight(), 1.0, top))
     out["kpis.png"] = fig
 
     others = [v for v in result.variants if v != result.base]
@@ -483,7 +508,7 @@ def figures(result: SweepResult) -> dict[str, Any]:
             2,
             figsize=(
                 max(11.0, 2 * (CHAR_IN * longest + DIFF_AXIS_IN) + 0.6),
-                0.6 + 0.45 * len(others) * n_pol + 1.6,
+                0.6 + 0.45 * len(others) * n_pol + 1.6 + STUDY_LINE_IN,
             ),
             squeeze=False,
         )
@@ -543,6 +568,8 @@ def figures(result: SweepResult) -> dict[str, Any]:
         # the legend's two rows take ~0.5 inch at the bottom (a fixed share of the figure
         # overlapped the axis labels of a short figure), the constant note a quarter inch more
         legend = LEGEND_IN / fig.get_figheight()
+        top = 1.0 - STUDY_LINE_IN / fig.get_figheight()
+        _study_text(fig, _study_line(result, paired=True))
         if any_constant:
             note = 0.25 / fig.get_figheight()
             fig.legend(
@@ -550,10 +577,10 @@ def figures(result: SweepResult) -> dict[str, Any]:
                 bbox_to_anchor=(0.5, note),
             )  # fmt: skip
             fig.text(0.5, 0.01 * note, CONSTANT_PLOTTED, ha="center", va="bottom", fontsize=8)
-            fig.tight_layout(rect=(0.0, legend + note, 1.0, 1.0))
+            fig.tight_layout(rect=(0.0, legend + note, 1.0, top))
         else:
             fig.legend(handles=handles, loc="lower center", ncol=2, fontsize=8)
-            fig.tight_layout(rect=(0.0, legend, 1.0, 1.0))
+            fig.tight_layout(rect=(0.0, legend, 1.0, top))
         out["differences.png"] = fig
     return out
 

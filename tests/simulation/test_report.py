@@ -562,7 +562,10 @@ def test_a_constant_kpi_gets_no_error_bar_in_the_kpis_plot_but_a_constant_note()
         unserved = fig.axes[3]  # 0 in every replication of both variants
         assert _error_bar_xs(unserved) == [] and len(unserved.texts) == 2
         assert unserved.get_title() == "orders unserved: mean (constant)"
-        assert [t.get_text() for t in fig.texts] == [CONSTANT_PLOTTED]
+        assert [t.get_text() for t in fig.texts] == [
+            CONSTANT_PLOTTED,
+            "3 replications per variant and policy (study seed 0)",  # over the panels
+        ]
     finally:
         for f in figs.values():
             plt.close(f)
@@ -1090,3 +1093,32 @@ def test_the_kpi_plot_keeps_its_policy_legend_clear_of_the_panels(
         assert not box.overlaps(ax.get_tightbbox(renderer)), ax.get_title()
     for text in fig.texts:  # the "constant" note
         assert not box.overlaps(text.get_window_extent(renderer)), text.get_text()
+
+
+@pytest.mark.parametrize("replications", [1, 3])
+def test_each_plot_says_how_many_replications_and_that_differences_are_paired(
+    replications: int,
+) -> None:
+    """A PNG on its own (pasted into slides) said neither how many replications its means
+    and intervals are of nor that its differences pair the variant with the base on the
+    same seeds: the markdown and HTML pages said it, the plots did not."""
+    costs = {"base": [100.0, 110.0, 123.0][:replications], "rush": [104.0, 111.0, 130.0]}
+    costs["rush"] = costs["rush"][:replications]
+    sweep = _sweep(costs)
+    sweep.seed = 7
+    figs = figures(sweep)
+    runs = f"{replications} replication{'' if replications == 1 else 's'}"
+    seeds = f"same {replications} replication seed{'' if replications == 1 else 's'}"
+    expected = {
+        "kpis.png": f"{runs} per variant and policy (study seed 7)",
+        "differences.png": f"paired: variant minus base under the same policy and the {seeds} "
+        "(study seed 7)",
+    }
+    for name, fig in figs.items():
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        (line,) = [t for t in fig.texts if t.get_text() == expected[name]]
+        box = line.get_window_extent(renderer)
+        assert fig.bbox.x0 <= box.x0 and box.x1 <= fig.bbox.x1 and box.y1 <= fig.bbox.y1, name
+        for ax in fig.axes:  # above the panels' titles, not on them
+            assert not box.overlaps(ax.get_tightbbox(renderer)), (name, ax.get_title())
