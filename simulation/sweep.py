@@ -48,6 +48,18 @@ TABLE_METRICS: tuple[str, ...] = (
     "orders_unserved",
 )
 
+#: KPIs of the orders delivered: undefined (NaN) in a study on a day that delivered none,
+#: where the twin reports 0 (a variant delivering nothing was "significantly better" in
+#: lateness than its base), as the on-time rate is on a day with no order due
+DELIVERED_KPIS = frozenset({"lateness_p50_s", "lateness_p95_s"})
+
+
+def _value(outcome: ReplicationOutcome, metric: str) -> float:
+    """One replication's value of ``metric`` as the study's statistics read it."""
+    if metric in DELIVERED_KPIS and outcome.metrics.get("orders_delivered") == 0.0:
+        return math.nan
+    return outcome.metrics[metric]
+
 
 @dataclass
 class SweepResult:
@@ -75,16 +87,17 @@ class SweepResult:
         runs: Mapping[tuple[str, str], Sequence[ReplicationOutcome]] | None = None,
     ) -> np.ndarray:
         """Per-replication values of one KPI, in replication order (``runs``: the outcomes
-        by (variant, policy) of :meth:`_runs`, read instead of every outcome)."""
+        by (variant, policy) of :meth:`_runs`, read instead of every outcome); a lateness
+        of a day that delivered no order is NaN (:data:`DELIVERED_KPIS`)."""
         if runs is not None:
             return np.asarray(
-                [o.metrics[metric] for o in runs.get((variant, policy), ())], dtype=np.float64
+                [_value(o, metric) for o in runs.get((variant, policy), ())], dtype=np.float64
             )
         rows = sorted(
             (o for o in self.outcomes if o.case == variant and o.policy == policy),
             key=lambda o: o.replication,
         )
-        return np.asarray([o.metrics[metric] for o in rows], dtype=np.float64)
+        return np.asarray([_value(o, metric) for o in rows], dtype=np.float64)
 
     def _runs(self) -> dict[tuple[str, str], list[ReplicationOutcome]]:
         """The outcomes by (variant, policy), each in replication order, as :meth:`samples`

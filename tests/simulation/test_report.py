@@ -41,14 +41,16 @@ def _no_figure_left_open() -> Iterator[None]:
 
 
 def _sweep(costs: dict[str, list[float]], metric: str = "cost_cents") -> SweepResult:
-    """A sweep of one policy whose replications have ``metric`` = ``costs[variant]`` (others 0)."""
+    """A sweep of one policy whose replications have ``metric`` = ``costs[variant]`` (others 0,
+    but one order delivered)."""
     outcomes = [
         ReplicationOutcome(
             case=variant,
             policy="insertion",
             replication=k,
             seed=k,
-            metrics={**dict.fromkeys(METRICS, 0.0), metric: cost},
+            # an order delivered each day: the lateness of a day without one is undefined
+            metrics={**dict.fromkeys(METRICS, 0.0), "orders_delivered": 1.0, metric: cost},
             base_on_time=np.zeros(0, dtype=bool),
             num_events=0,
             wall_s=0.0,
@@ -1122,3 +1124,59 @@ def test_each_plot_says_how_many_replications_and_that_differences_are_paired(
         assert fig.bbox.x0 <= box.x0 and box.x1 <= fig.bbox.x1 and box.y1 <= fig.bbox.y1, name
         for ax in fig.axes:  # above the panels' titles, not on them
             assert not box.overlaps(ax.get_tightbbox(renderer)), (name, ax.get_title())
+
+
+def test_the_lateness_of_a_day_that_delivered_nothing_is_undefined_not_zero() -> None:
+    """The twin reports a lateness of 0 on a day with no order delivered: a variant that
+    closed every node (nothing delivered, on time 0) was marked significantly better (▲) in
+    lateness p95 than its base, and drawn as a bar at 0. In a study it is now undefined (n/a,
+    not counted in n), as the on-time rate of a day with no order due is."""
+    base = [(5000.0, 30.0), (6000.0, 31.0), (5500.0, 29.0), (5800.0, 30.0)]
+    variants = {
+        "base": base,
+        "all-closed": [(0.0, 0.0)] * 4,  # nothing delivered on any day
+        "one-bad-day": [(7000.0, 20.0), (0.0, 0.0), (7500.0, 22.0), (7200.0, 21.0)],
+    }
+    outcomes = [
+        ReplicationOutcome(
+            case=variant,
+            policy="insertion",
+            replication=k,
+            seed=k,
+            metrics={
+                **dict.fromkeys(METRICS, 0.0),
+                "lateness_p50_s": late / 2,
+                "lateness_p95_s": late,
+                "orders_delivered": delivered,
+            },
+            base_on_time=np.zeros(0, dtype=bool),
+            num_events=0,
+            wall_s=0.0,
+        )
+        for variant, days in variants.items()
+        for k, (late, delivered) in enumerate(days)
+    ]
+    sweep = SweepResult(
+        base="base",
+        variants=list(variants),
+        policies=["insertion"],
+        seeds=[0, 1, 2, 3],
+        seed=0,
+        outcomes=outcomes,
+    )
+    rows = {(r["variant"], r["kpi"]): r for r in sweep.rows(METRICS)}
+    for kpi in ("lateness_p50_s", "lateness_p95_s"):
+        closed = rows[("all-closed", kpi)]
+        assert closed["mean"] is None and closed["n"] == 0, closed
+        assert closed["diff"] is None and closed["significant"] is False, closed
+        bad_day = rows[("one-bad-day", kpi)]
+        assert bad_day["n"] == 3 and bad_day["diff_n"] == 3, bad_day
+    assert rows[("all-closed", "cost_cents")]["n"] == 4  # the other KPIs as before
+    table = markdown_table(sweep, metrics=("lateness_p95_s",))
+    closed_line = next(line for line in table.splitlines() if line.startswith("| all-closed "))
+    assert closed_line == "| all-closed | insertion | n/a | n/a |"
+    assert "▲" not in table.split("|---|")[-1]  # the rows (the preamble explains ▲)
+    assert "(n=3)" in next(line for line in table.splitlines() if line.startswith("| one-bad"))
+    fig = figures(sweep)["kpis.png"]
+    late = next(ax for ax in fig.axes if ax.get_title().startswith("lateness p95"))
+    assert [t.get_text() for t in late.texts] == ["n/a"]  # all-closed: no bar at 0
