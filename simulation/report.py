@@ -475,6 +475,9 @@ def figures(result: SweepResult) -> dict[str, Any]:
             ax.set_ylim(low, high + FLAT_HEADROOM * (high - low))
         any_constant = any_constant or any_flat
         ax.set_xticks(range(len(result.variants)))
+        # every variant's group of bars inside (an undefined last variant has no bar to
+        # widen the limits: its "n/a" sat on the right-hand spine, half outside the panel)
+        ax.set_xlim(-0.5, len(result.variants) - 0.5)
         ax.set_xticklabels(result.variants, rotation=30, ha="right")
         what = "mean, 95% CI" if any_ci else f"mean ({_no_ci(any_single, any_flat)})"
         ax.set_title(f"{LABELS.get(metric, metric)}: {what}")

@@ -1180,3 +1180,44 @@ def test_the_lateness_of_a_day_that_delivered_nothing_is_undefined_not_zero() ->
     fig = figures(sweep)["kpis.png"]
     late = next(ax for ax in fig.axes if ax.get_title().startswith("lateness p95"))
     assert [t.get_text() for t in late.texts] == ["n/a"]  # all-closed: no bar at 0
+
+
+@pytest.mark.parametrize("policies", [["insertion"], ["nearest", "insertion"]])
+def test_an_undefined_last_variant_is_marked_inside_the_kpi_panel(policies: list[str]) -> None:
+    """The x limits followed the bars drawn: a last variant without any (its on-time rate
+    undefined, no order due) put its ``n/a`` on the right-hand spine, half outside the panel,
+    and with two policies the second one's wholly outside."""
+    nan = float("nan")
+    outcomes = [
+        ReplicationOutcome(
+            case=variant,
+            policy=policy,
+            replication=k,
+            seed=k,
+            metrics={**dict.fromkeys(METRICS, 1.0), "on_time_rate": rate},
+            base_on_time=np.zeros(0, dtype=bool),
+            num_events=0,
+            wall_s=0.0,
+        )
+        for variant, rates in (("base", [0.8, 0.9]), ("v", [0.7, 0.8]), ("empty", [nan, nan]))
+        for policy in policies
+        for k, rate in enumerate(rates)
+    ]
+    sweep = SweepResult(
+        base="base",
+        variants=["base", "v", "empty"],
+        policies=policies,
+        seeds=[0, 1],
+        seed=0,
+        outcomes=outcomes,
+    )
+    fig = figures(sweep)["kpis.png"]
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    on_time = fig.axes[1]
+    marks = [t for t in on_time.texts if t.get_text() == "n/a"]
+    assert len(marks) == len(policies)
+    panel = on_time.get_window_extent(renderer)
+    for mark in marks:
+        box = mark.get_window_extent(renderer)
+        assert panel.x0 <= box.x0 and box.x1 <= panel.x1, (box, panel)
