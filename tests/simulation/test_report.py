@@ -1221,3 +1221,70 @@ def test_an_undefined_last_variant_is_marked_inside_the_kpi_panel(policies: list
     for mark in marks:
         box = mark.get_window_extent(renderer)
         assert panel.x0 <= box.x0 and box.x1 <= panel.x1, (box, panel)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    days=st.lists(
+        st.lists(
+            st.tuples(st.floats(0, 1e5, allow_nan=False), st.integers(0, 3)),
+            min_size=1,
+            max_size=5,
+        ),
+        min_size=2,
+        max_size=2,
+    )
+)
+def test_a_studys_lateness_counts_exactly_the_days_that_delivered(
+    days: list[list[tuple[float, int]]],
+) -> None:
+    """Property: a lateness row's mean and n are those of the days with an order delivered
+    (none: null), and its difference pairs the days where both variants delivered; the
+    rebuilt sweep of the stored records reads them alike."""
+    n = min(len(d) for d in days)
+    named = {"base": days[0][:n], "v": days[1][:n]}
+    outcomes = [
+        ReplicationOutcome(
+            case=variant,
+            policy="insertion",
+            replication=k,
+            seed=k,
+            metrics={
+                **dict.fromkeys(METRICS, 0.0),
+                "lateness_p95_s": late,
+                "orders_delivered": float(delivered),
+            },
+            base_on_time=np.zeros(0, dtype=bool),
+            num_events=0,
+            wall_s=0.0,
+        )
+        for variant, values in named.items()
+        for k, (late, delivered) in enumerate(values)
+    ]
+    sweep = SweepResult(
+        base="base",
+        variants=["base", "v"],
+        policies=["insertion"],
+        seeds=list(range(n)),
+        seed=0,
+        outcomes=outcomes,
+    )
+    rebuilt = SweepResult.from_records(
+        base="base",
+        variants=sweep.variants,
+        policies=sweep.policies,
+        seed=0,
+        records=sweep.sample_records(),
+    )
+    for study in (sweep, rebuilt):
+        rows = {r["variant"]: r for r in study.rows(("lateness_p95_s",))}
+        for variant, values in named.items():
+            kept = [late for late, delivered in values if delivered > 0]
+            assert rows[variant]["n"] == len(kept)
+            if kept:
+                assert rows[variant]["mean"] == pytest.approx(float(np.mean(kept)), abs=1e-6)
+            else:
+                assert rows[variant]["mean"] is None
+        pairs = sum(1 for a, b in zip(*named.values(), strict=True) if a[1] > 0 and b[1] > 0)
+        assert rows["v"]["diff_n"] == pairs
+        assert (rows["v"]["diff"] is None) == (pairs == 0)
