@@ -259,28 +259,69 @@ def ctrl_c_writes_nothing(main: Callable[P, R]) -> Callable[P, R | int]:
 #: way): as ``dispatchlab``'s for a file its option names, whenever it fails
 EXIT_UNWRITABLE_FILE = 2
 
+#: the exit status of a script ended by an I/O error that names no file (a broken connection
+#: to a service it started, say): not the arguments' fault, so not 2
+EXIT_IO_ERROR = 1
+
 
 def run_script(main: Callable[[], int | None]) -> int | None:
-    """A script's ``main()`` and its exit status; a standard output closed by its reader
-    (``run_all.py --list | head``) ends it quietly, as it ends ``dispatchlab``
-    (:mod:`scenarios.pipes`), not with a BrokenPipeError traceback. A file that cannot be
-    written (a table on a full disk) is one line, ``error: <file>: <option>: <reason>``
-    (:func:`file_error_line`), exit :data:`EXIT_UNWRITABLE_FILE` (it was a traceback)."""
-    from scenarios.pipes import quiet_exit, stdout_closed
+    """A script's ``main()`` and its exit status, its standard output ending as
+    ``dispatchlab``'s does (:mod:`scenarios.pipes`, :func:`dispatchlab.cli.main`).
+
+    Standard output (``--help``, ``--list``, the tables printed) closed by its reader
+    (``| head``) ends the script quietly, exit 1, not with a BrokenPipeError traceback; one
+    that cannot be written (``> /dev/full``, a full disk) is one line, ``error: standard
+    output: <reason>``, exit 1, also when argparse swallowed the failure (``--help``
+    exited 0). A file that cannot be written (a table on a full disk) is one line,
+    ``error: <file>: <option>: <reason>`` (:func:`file_error_line`), exit
+    :data:`EXIT_UNWRITABLE_FILE`; any other OSError is ``error: <reason>``, exit
+    :data:`EXIT_IO_ERROR` (both were tracebacks).
+    """
+    from scenarios.pipes import (
+        StdoutUnwritable,
+        guarded_stdout,
+        quiet_exit,
+        stdout_closed,
+        unwritable_exit,
+    )
 
     try:
-        status = main()
-        sys.stdout.flush()  # what is still buffered fails here, not as Python exits
-    except BrokenPipeError:
-        if not stdout_closed():
-            raise
-        raise quiet_exit() from None
+        with guarded_stdout() as stdout:
+            ended: SystemExit | None = None
+            try:
+                status = main()
+            except SystemExit as stop:  # argparse's --help and usage errors, sys.exit()
+                ended, status = stop, None
+            sys.stdout.flush()  # what is still buffered fails here, not as Python exits
+            swallowed = stdout.failure
+            if swallowed is not None and _succeeded(status if ended is None else ended.code):
+                raise swallowed  # said nothing and would exit 0 (argparse's --help)
+            if ended is not None:
+                raise ended
+    except BrokenPipeError as err:
+        if stdout_closed():
+            raise quiet_exit() from None
+        return _io_error(err)
+    except StdoutUnwritable as err:
+        raise unwritable_exit(err) from None
     except OSError as err:
-        if err.filename is None:  # not a file's (standard output's, say): as before
-            raise
-        print(f"error: {file_error_line(err)}", file=sys.stderr, flush=True)
-        return EXIT_UNWRITABLE_FILE
+        return _io_error(err)
     return status
+
+
+def _succeeded(code: object) -> bool:
+    """Whether a script's status (returned, or its SystemExit's code) says it succeeded."""
+    return code is None or code == 0
+
+
+def _io_error(err: OSError) -> int:
+    """Say an OSError in one line on stderr; the exit status (a file's, or one naming none)."""
+    if err.filename is None:
+        reason = err.strerror or str(err) or type(err).__name__
+        print(f"error: {reason}", file=sys.stderr, flush=True)
+        return EXIT_IO_ERROR
+    print(f"error: {file_error_line(err)}", file=sys.stderr, flush=True)
+    return EXIT_UNWRITABLE_FILE
 
 
 #: the output folders the running script's options gave, with the option (for its errors)

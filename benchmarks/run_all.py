@@ -66,7 +66,6 @@ from benchmarks.measures import (  # noqa: E402
     output_folder_arg,
     run_script,
 )
-from scenarios.pipes import write_stdout  # noqa: E402
 
 LOCK = Path("/tmp/dispatchlab-cpu.lock")
 console = Console(stderr=True)
@@ -545,10 +544,9 @@ def main() -> int:
         if out_dir.exists() and not out_dir.is_dir():
             console.print(f"--out-dir: {out_dir} is not a folder", markup=False)
             return 2
-    if args.list:  # a full disk (``> /dev/full``): one error line, exit 1 (no traceback)
-        write_stdout(
-            "".join(f"{s.name}: {shlex.join(s.command(args.bench_dir, out_dir))}\n" for s in steps)
-        )
+    if args.list:  # a full disk (``> /dev/full``): one error line, exit 1 (run_script)
+        for s in steps:
+            print(f"{s.name}: {shlex.join(s.command(args.bench_dir, out_dir))}")
         return 0
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)

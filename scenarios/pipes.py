@@ -110,15 +110,24 @@ def write_stdout(text: str) -> None:
 
 class _Guarded:
     """A stream (standard output, or its binary buffer) whose failed writes, but for a reader
-    gone, raise :class:`StdoutUnwritable`; everything else is the stream's own."""
+    gone, raise :class:`StdoutUnwritable`; everything else is the stream's own. The first
+    failure is kept (:attr:`failure`, shared with the buffer's guard), for a caller that
+    swallows it (argparse's ``--help`` does)."""
 
-    def __init__(self, stream: Any) -> None:
+    def __init__(self, stream: Any, failures: list[OSError] | None = None) -> None:
         self._stream = stream
+        self._failures: list[OSError] = [] if failures is None else failures
+
+    @property
+    def failure(self) -> OSError | None:
+        """The first write or flush that failed (None: none did)."""
+        return self._failures[0] if self._failures else None
 
     def _tagged(self, err: OSError) -> OSError:
-        if isinstance(err, BrokenPipeError):  # a reader gone: as before (a quiet exit)
-            return err
-        return StdoutUnwritable(err.errno, err.strerror or str(err))
+        if not isinstance(err, BrokenPipeError):  # a reader gone: as before (a quiet exit)
+            err = StdoutUnwritable(err.errno, err.strerror or str(err))
+        self._failures.append(err)
+        return err
 
     def write(self, data: Any) -> Any:
         """Write ``data`` to the stream."""
@@ -142,26 +151,41 @@ class _Guarded:
     @property
     def buffer(self) -> _Guarded:
         """The stream's binary buffer, guarded as well."""
-        return _Guarded(self._stream.buffer)
+        return _Guarded(self._stream.buffer, self._failures)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)
 
 
+class StdoutGuard:
+    """What :func:`guarded_stdout` yields: the first failed write to standard output while it
+    lasted, raised or not."""
+
+    def __init__(self, guard: _Guarded | None) -> None:
+        self._guard = guard
+
+    @property
+    def failure(self) -> OSError | None:
+        """The first write or flush of standard output that failed (None: none did)."""
+        return None if self._guard is None else self._guard.failure
+
+
 @contextmanager
-def guarded_stdout() -> Iterator[None]:
+def guarded_stdout() -> Iterator[StdoutGuard]:
     """While it lasts, a write to standard output (``print``, Click, Rich) that fails for
     another reason than its reader gone raises :class:`StdoutUnwritable`, which a command
     line's entry point turns into :func:`unwritable_exit` (one error line, exit 1), told
-    apart from the OSError of a file it reads or writes."""
+    apart from the OSError of a file it reads or writes. The yielded :class:`StdoutGuard`
+    keeps the first failure, which a caller may have swallowed (argparse's ``--help``)."""
     stream = sys.stdout
     if stream is None:
-        yield
+        yield StdoutGuard(None)
         return
-    guard = cast(TextIO, _Guarded(stream))
+    guarded = _Guarded(stream)
+    guard = cast(TextIO, guarded)
     sys.stdout = guard
     try:
-        yield
+        yield StdoutGuard(guarded)
     finally:
         if sys.stdout is guard:
             sys.stdout = stream

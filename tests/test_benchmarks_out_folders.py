@@ -137,14 +137,3 @@ def test_a_file_error_without_an_option_names_the_file(
 
     assert run_script(main) == EXIT_UNWRITABLE_FILE
     assert capsys.readouterr().err == f"error: {tmp_path / 't.md'}: No space left on device\n"
-
-
-def test_an_error_naming_no_file_is_left_alone() -> None:
-    """Only a file's error is one line: another OSError is raised as before."""
-    from benchmarks.measures import run_script
-
-    def main() -> int:
-        raise OSError(errno.EIO, "Input/output error")
-
-    with pytest.raises(OSError, match="Input/output error"):
-        run_script(main)
