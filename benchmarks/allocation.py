@@ -61,6 +61,7 @@ from benchmarks.measures import (  # noqa: E402
     csv_text,
     int_list,
     output_folder_arg,
+    output_folder_default,
     progress_bar,
     provenance,
     run_script,
@@ -1264,7 +1265,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = ap.parse_args(argv)
     if args.out_dir is None:
-        args.out_dir = QUICK_DIR if args.quick else RESULTS_DIR
+        args.out_dir = output_folder_default(
+            ap, "--out-dir", QUICK_DIR if args.quick else RESULTS_DIR
+        )
     only = set(comma_option(ap, "--only", args.only, "table", empty_ok=True))
     unknown = sorted(only - set(TABLES))
     if unknown or not only:

@@ -483,7 +483,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--out-dir",
         type=output_folder_arg("--out-dir"),
-        default=REPO / "benchmarks" / "results",
+        default=str(REPO / "benchmarks" / "results"),
         help="where the table goes (default benchmarks/results)",
     )
     args = ap.parse_args(argv)

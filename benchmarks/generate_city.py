@@ -143,7 +143,7 @@ def main() -> int:
     parser.add_argument(
         "--out-dir",
         type=output_folder_arg("--out-dir"),
-        default=RESULTS,
+        default=str(RESULTS),
         help="where the table goes (benchmarks/results)",
     )
     args = parser.parse_args()

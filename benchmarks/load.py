@@ -647,7 +647,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--out-dir",
         type=output_folder_arg("--out-dir"),
-        default=RESULTS,
+        default=str(RESULTS),
         help="where the table goes (benchmarks/results)",
     )
     args = parser.parse_args(argv)

@@ -387,6 +387,17 @@ def output_folder_arg(option: str) -> Callable[[str], Path]:
     return parse
 
 
+def output_folder_default(ap: argparse.ArgumentParser, option: str, folder: Path) -> Path:
+    """``folder``, the default of output folder ``option`` decided after parsing (it depends
+    on other options), checked as :func:`output_folder_arg` checks a given one: a usage
+    error naming ``option`` otherwise (exit 2). A default set on the option itself is given
+    as a string: argparse passes only a string default through the option's type."""
+    try:
+        return output_folder_arg(option)(str(folder))
+    except argparse.ArgumentTypeError as err:
+        ap.error(f"argument {option}: {err}")
+
+
 @contextmanager
 def sigterm_as_ctrl_c() -> Iterator[None]:
     """A kill (SIGTERM) raises KeyboardInterrupt in the block, as Ctrl-C does (so what the

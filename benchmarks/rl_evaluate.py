@@ -724,7 +724,7 @@ def main() -> None:
     ap.add_argument(
         "--out",
         type=output_folder_arg("--out"),
-        default=REPO / "benchmarks" / "results",
+        default=str(REPO / "benchmarks" / "results"),
         help="folder of the result files (default benchmarks/results)",
     )
     ap.add_argument(

@@ -153,7 +153,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument(
         "--out",
         type=output_folder_arg("--out"),
-        default=REPO / "benchmarks" / "results",
+        default=str(REPO / "benchmarks" / "results"),
         help="folder of the table (default benchmarks/results)",
     )
     ap.add_argument(

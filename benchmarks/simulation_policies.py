@@ -409,7 +409,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument(
         "--out-dir",
         type=output_folder_arg("--out-dir"),
-        default=RESULTS,
+        default=str(RESULTS),
         help="where the table goes (default benchmarks/results)",
     )
     ap.add_argument(

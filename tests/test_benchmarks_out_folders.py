@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ScriptArgs, benchmark_script
+from tests.conftest import REPO, ScriptArgs, benchmark_script
 
 #: the benchmark scripts imported by :func:`_refusal` (``outdir_<name>``)
 _ARGS = ScriptArgs("outdir")
@@ -137,3 +137,45 @@ def test_a_file_error_without_an_option_names_the_file(
 
     assert run_script(main) == EXIT_UNWRITABLE_FILE
     assert capsys.readouterr().err == f"error: {tmp_path / 't.md'}: No space left on device\n"
+
+
+@pytest.mark.parametrize(("script", "option", "args"), FOLDER_OPTIONS)
+def test_a_default_output_folder_is_checked_as_a_given_one(
+    monkeypatch: pytest.MonkeyPatch, script: str, option: str, args: list[str]
+) -> None:
+    """argparse passes only a string default through the option's type: a default given as
+    a Path (``benchmarks/results``) was not checked, so a results folder that cannot take the
+    tables failed once the run was done, with a traceback."""
+    import benchmarks.measures
+
+    if script == "run_all":  # no default: each step writes into its own default folder
+        pytest.skip("run_all.py --out-dir has no default; its steps check theirs")
+    monkeypatch.setattr(benchmarks.measures, "output_folder_problem", lambda _f: "refused")
+    if script == "allocation":  # decided after parsing (--quick): checked there
+        namespace, _code, _err = _ARGS.parse(script, args)
+        assert namespace is not None and namespace.out_dir is None
+        return
+    said = _refusal(script, args)
+    assert f"argument {option}: {REPO / 'benchmarks' / 'results'}: refused" in said, said
+
+
+@pytest.mark.parametrize("quick", [[], ["--quick"]])
+def test_allocation_s_default_output_folder_is_checked_before_the_run(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], quick: list[str]
+) -> None:
+    """``allocation.py``'s default folder (``benchmarks/results``, ``.../quick`` with
+    ``--quick``) is decided after parsing; it is checked then, before any table is run."""
+    import benchmarks.measures
+
+    monkeypatch.setattr(benchmarks.measures, "output_folder_problem", lambda _f: "refused")
+    with benchmark_script("allocation.py", "outdir_default_allocation") as module:
+
+        def ran_on(*_args: object, **_kwargs: object) -> None:
+            raise AssertionError("the run went on past its arguments")
+
+        monkeypatch.setattr(module, "comma_option", ran_on)
+        with pytest.raises(SystemExit) as stop:
+            module.main(quick)
+    folder = REPO / "benchmarks" / "results" / ("quick" if quick else "")
+    assert stop.value.code == 2
+    assert f"argument --out-dir: {str(folder).rstrip('/')}: refused" in capsys.readouterr().err
