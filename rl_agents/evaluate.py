@@ -35,7 +35,7 @@ from scenarios.errors import InputError
 from scenarios.files import naming_written, read_limited
 from scenarios.io.json_io import atomic_write, json_error_where, loads
 from scenarios.model import Scenario
-from scenarios.saved import saved_context
+from scenarios.saved import SavedDataWarning, saved_context
 from simulation.executors import Executor, SerialExecutor
 from simulation.result import KPI_VERSION, MARKS, direction, kpi_bounds, kpi_interval
 from simulation.stats import (
@@ -401,7 +401,7 @@ def run_days(
     cold_params = _cold_params(hindsight_params)
     if cold_params is not None and cache is not None and cache.exists():
         # warm-started runs add to the cold runs of the same days: reuse those from the cache
-        cold = _read_cache(cache, _key(scenario_json, cold_params, twin=twin))
+        cold = _read_cache(cache, _key(scenario_json, cold_params, twin=twin), warn=False)
         shared["hindsight_cold"] = {
             spec: {
                 str(seed): {"metrics": out.metrics, "runs": out.detail.get("runs", [])}
@@ -424,15 +424,45 @@ def run_days(
     return out
 
 
-def _read_cache(path: Path, key: str) -> dict[tuple[str, int], DayOutcome]:
-    """The cached days of ``key``; a file that is not a cache is an InputError (CLI exit 2)."""
+#: how every row of the cache begins (:func:`_append_cache`: ``json.dumps`` of its dict)
+ROW_START = b'{"scenario_key": '
+
+
+def row_cut_short(last: bytes) -> bool:
+    """Whether ``last``, the cache's last line and without its line end, is a row whose
+    append was cut short (a crash, a SIGKILL): the start of a row, not JSON on its own."""
+    if not (last.startswith(ROW_START) or ROW_START.startswith(last)):
+        return False
+    try:
+        json.loads(last)
+    except ValueError:  # (JSONDecodeError, UnicodeDecodeError)
+        return True
+    return False
+
+
+class CacheRowSkipped(SavedDataWarning):
+    """The cache's last row was cut short (its append stopped by a crash) and is skipped
+    (``dispatchlab evaluate`` shows it as one ``warning:`` line)."""
+
+
+def _read_cache(path: Path, key: str, *, warn: bool = True) -> dict[tuple[str, int], DayOutcome]:
+    """The cached days of ``key``; a file that is not a cache is an InputError (CLI exit 2).
+
+    A last row cut short (no line end, not JSON: its append was stopped by a crash) is
+    skipped with a :class:`CacheRowSkipped` warning naming the file and line (``warn``); the
+    next append cuts it off (:func:`_append_cache`). A bad line elsewhere is an error.
+    """
     field = "--hindsight-cache"
     try:
-        text = read_limited(path, field=field).decode("utf-8")
-    except UnicodeDecodeError:
-        raise InputError(field, f"not a text file: {path}") from None
+        data = read_limited(path, field=field)
     except OSError as err:
         raise InputError(field, f"cannot read {path} ({err.strerror or err})") from None
+    last = data[data.rfind(b"\n") + 1 :]
+    cut = bool(last) and row_cut_short(last)
+    try:
+        text = (data[: len(data) - len(last)] if cut else data).decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError(field, f"not a text file: {path}") from None
     out: dict[tuple[str, int], DayOutcome] = {}
     for n, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -455,6 +485,16 @@ def _read_cache(path: Path, key: str) -> dict[tuple[str, int], DayOutcome]:
             raise InputError(field, f"line {n}: no {err.args[0]!r} in {path}") from None
         except (TypeError, ValueError) as err:
             raise InputError(field, f"line {n}: not a cache row ({err}) in {path}") from None
+    if cut and warn:
+        import warnings
+
+        warnings.warn(
+            f"{field}: line {len(text.splitlines()) + 1}: a row cut short (no line end: the "
+            f"run appending it was stopped) in {path}, skipped; the next day appended takes "
+            "its place",
+            CacheRowSkipped,
+            stacklevel=2,
+        )
     return out
 
 
@@ -468,29 +508,63 @@ def _append_cache(path: Path, key: str, out: DayOutcome) -> None:
         "detail": out.detail,
     }
     with naming_written(path):  # a failed write names the cache
-        append_whole_line(path, json.dumps(row) + "\n")
+        append_whole_line(path, json.dumps(row) + "\n", cut_short=row_cut_short)
 
 
-def append_whole_line(path: Path, line: str) -> None:
-    """Append ``line`` (UTF-8) to ``path`` (made if missing), whole or not at all.
+def append_whole_line(
+    path: Path, line: str, *, cut_short: Callable[[bytes], bool] | None = None
+) -> None:
+    """Append ``line`` (UTF-8) to ``path`` (made if missing), whole or not at all, on a line
+    of its own.
 
     A write that fails part-way (a full disk) cuts the file back to its length before the
     append: a cache left with half a row was refused on its next read (``line N: not JSON``)
-    with every day it held.
+    with every day it held. A last line without its line end (an append stopped by a crash)
+    is cut off first when ``cut_short`` says it was cut short (the reader skipped it), else
+    ended: the new line was glued to it.
     """
-    data = memoryview(line.encode("utf-8"))
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+    data = line.encode("utf-8")
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o666)
     try:
         start = os.lseek(fd, 0, os.SEEK_END)
-        try:
-            while data:
-                data = data[os.write(fd, data) :]
-        except OSError:
-            with contextlib.suppress(OSError):  # (a device such as /dev/full cannot be cut)
-                os.ftruncate(fd, start)
-            raise
+        last_from = _last_line_start(fd, start)
+        if last_from < start:  # the last line has no line end
+            if cut_short is not None and cut_short(os.pread(fd, start - last_from, last_from)):
+                os.ftruncate(fd, last_from)
+                start = last_from
+            else:
+                data = b"\n" + data
+        _append_all(fd, start, memoryview(data))
     finally:
         os.close(fd)
+
+
+def _last_line_start(fd: int, end: int, chunk: int = 65536) -> int:
+    """Where the last line of the file open as ``fd`` (``end`` bytes) starts: after its last
+    line end (``end`` when it ends with one, 0 when it has none)."""
+    at = end
+    while at > 0:
+        lo = max(0, at - chunk)
+        block = os.pread(fd, at - lo, lo)
+        if not block:  # (a device such as /dev/full: nothing to read back)
+            return end
+        found = block.rfind(b"\n")
+        if found >= 0:
+            return lo + found + 1
+        at = lo
+    return 0
+
+
+def _append_all(fd: int, start: int, data: memoryview) -> None:
+    """Write ``data`` at the end of ``fd`` (``start`` bytes long), all of it or, cut back to
+    ``start``, none."""
+    try:
+        while data:
+            data = data[os.write(fd, data) :]
+    except OSError:
+        with contextlib.suppress(OSError):  # (a device such as /dev/full cannot be cut)
+            os.ftruncate(fd, start)
+        raise
 
 
 def summarise(
