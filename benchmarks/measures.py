@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
 import functools
 import io
 import math
@@ -26,7 +25,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal, ParamSpec, TypedDict, TypeVar
@@ -45,6 +44,8 @@ from rich.progress import (  # noqa: E402
     TimeElapsedColumn,
 )
 
+from scenarios.io.csv_text import csv_text as csv_text  # noqa: E402 (the scripts use it)
+from scenarios.io.csv_text import dict_csv_text as dict_csv_text  # noqa: E402
 from scenarios.io.together import WrittenThenInterrupted, write_together  # noqa: E402
 from simulation.stats import (  # noqa: E402
     CONSTANT_NOTE,
@@ -433,24 +434,6 @@ def write_table_files(out_dir: Path, files: Mapping[str, str]) -> list[Path]:
         names = ", ".join(files)
         raise WrittenThenInterrupted(f"{names} in {out_dir} written first") from None
     return [out_dir / file_name for file_name in files]
-
-
-def csv_text(header: Sequence[object], rows: Iterable[Sequence[object]]) -> str:
-    """A CSV file's text: ``header`` then ``rows`` (as ``csv.writer`` writes them)."""
-    buffer = io.StringIO(newline="")
-    writer = csv.writer(buffer)
-    writer.writerow(header)
-    writer.writerows(rows)
-    return buffer.getvalue()
-
-
-def dict_csv_text(fields: Sequence[str], rows: Iterable[Mapping[str, object]]) -> str:
-    """A CSV file's text: a header of ``fields`` then ``rows`` (as ``csv.DictWriter``)."""
-    buffer = io.StringIO(newline="")
-    writer = csv.DictWriter(buffer, fieldnames=fields)
-    writer.writeheader()
-    writer.writerows(rows)
-    return buffer.getvalue()
 
 
 def seed_arg(text: str) -> int:

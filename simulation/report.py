@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import base64
-import csv
 import html
 import io
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from scenarios.files import naming_written
+from scenarios.io.csv_text import csv_text, dict_csv_text
 from simulation.result import MARKS, METRICS, direction, kpi_bounds
 from simulation.stats import (
     CONSTANT_EXPLAINED,
@@ -232,16 +232,7 @@ def write_csv(result: SweepResult, path: Path) -> None:
 def _comparison_text(result: SweepResult) -> str:
     """The text :func:`write_csv` writes."""
     rows = result.rows(METRICS)
-    return _csv_text(CSV_FIELDS, ({k: row[k] for k in CSV_FIELDS} for row in rows))
-
-
-def _csv_text(fields: Sequence[str], rows: Iterable[dict[str, Any]]) -> str:
-    """CSV of ``rows`` under a header of ``fields``, as :mod:`csv` writes it to a file."""
-    buf = io.StringIO(newline="")
-    writer = csv.DictWriter(buf, fieldnames=fields)
-    writer.writeheader()
-    writer.writerows(rows)
-    return buf.getvalue()
+    return dict_csv_text(CSV_FIELDS, ({k: row[k] for k in CSV_FIELDS} for row in rows))
 
 
 def write_replications_csv(result: SweepResult, path: Path) -> None:
@@ -253,15 +244,15 @@ def write_replications_csv(result: SweepResult, path: Path) -> None:
 def _replications_text(result: SweepResult) -> str:
     """The text :func:`write_replications_csv` writes."""
     fields = ["variant", "policy", "replication", "seed", *METRICS, "num_events", "wall_s"]
-    buf = io.StringIO(newline="")
-    writer = csv.writer(buf)
-    writer.writerow(fields)
-    for o in result.ordered_outcomes():
-        values = [None if math.isnan(o.metrics[m]) else o.metrics[m] for m in METRICS]
-        writer.writerow(
-            [o.case, o.policy, o.replication, o.seed, *values, o.num_events, f"{o.wall_s:.4f}"]
-        )
-    return buf.getvalue()
+    return csv_text(
+        fields,
+        (
+            [o.case, o.policy, o.replication, o.seed]
+            + [None if math.isnan(o.metrics[m]) else o.metrics[m] for m in METRICS]
+            + [o.num_events, f"{o.wall_s:.4f}"]
+            for o in result.ordered_outcomes()
+        ),
+    )
 
 
 #: Axis labels: the KPI with its unit (rates are shares of 0..1, counts are orders).
