@@ -85,7 +85,6 @@ from simulation.world import (
     compile_world,
 )
 from solvers.cancel import CHECK_EVERY_STEPS, SolveCancelled, cancelled
-from solvers.select import smallest
 from solvers.validate import match_breaks
 
 # Quotes of couriers that cannot take an order (a quote is frozen: one object serves all).
@@ -3338,10 +3337,9 @@ def _nearest(
     v = anchor.shape[0]
     eta = avail + duration[anchor, target]
     eta[~eligible] = INF
-    k = min(k, v)
-    # ties to the lower courier index, on every machine (np.argpartition's differ per CPU)
-    part = smallest(eta, k)
-    best = part[np.argsort(eta[part], kind="stable")].astype(np.int64)
+    # a stable sort: ties to the lower courier index, on every machine (np.argpartition's
+    # ties differ per CPU: until twin version 13 the same seed played other days elsewhere)
+    best = np.argsort(eta, kind="stable")[: min(k, v)].astype(np.int64)
     return best[np.isfinite(eta[best])]
 
 

@@ -16,9 +16,6 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-#: rows up to this length take the stable sort's first k (the same answer, faster there)
-SORT_BELOW = 512
-
 
 def smallest(values: NDArray[np.generic], k: int) -> NDArray[np.int64]:
     """Indices of the ``k`` smallest entries along the last axis (ties: the lower index), in
@@ -30,11 +27,6 @@ def smallest(values: NDArray[np.generic], k: int) -> NDArray[np.int64]:
         return np.zeros((*lead, 0), dtype=np.int64)
     if k >= n:
         return np.ascontiguousarray(np.broadcast_to(np.arange(n, dtype=np.int64), a.shape))
-    if a.ndim == 1 and n <= SORT_BELOW:
-        # a short row (the twin's couriers): the stable sort's first k, a few microseconds
-        # where the partition and its masks below take 20-40
-        first: NDArray[np.int64] = np.sort(np.argsort(a, kind="stable")[:k]).astype(np.int64)
-        return first
     # the k-th smallest value is the same whichever algorithm finds it (NaN sorts last)
     kth = np.partition(a, k - 1, axis=-1)[..., k - 1 : k]
     less = a < kth

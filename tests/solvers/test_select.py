@@ -54,18 +54,3 @@ def test_ties_at_the_kth_value_go_to_the_lower_index() -> None:
         [0, 1],
         [0, 3],
     ]
-
-
-@given(
-    st.lists(
-        st.sampled_from([0.0, 1.0, 2.0, -0.0, float("inf"), float("nan")]), min_size=1, max_size=600
-    ),
-    st.integers(1, 600),
-)
-def test_a_short_row_takes_the_same_k_as_the_partition(values: list[float], k: int) -> None:
-    """A 1-D row up to ``SORT_BELOW`` long (the stable sort's path) gives what the partition
-    path gives the same row as a one-row matrix, and the stable sort's first k."""
-    a = np.array(values)
-    got = smallest(a, k)
-    assert got.tolist() == smallest(a[None, :], k)[0].tolist()
-    assert got.tolist() == sorted(np.argsort(a, kind="stable")[:k].tolist())
