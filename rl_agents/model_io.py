@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -392,7 +391,7 @@ def save_model(
     name and moved over ``path`` once complete, so a Ctrl-C (or any error) while writing
     leaves the file that was there before (e.g. the best model so far) as it was.
     """
-    from scenarios.files import check_output_file_folder, naming_written
+    from scenarios.files import check_output_file_folder, written_whole
 
     out = Path(path)
     check_output_file_folder(out, "path")  # never created (SB3's save would make every folder)
@@ -404,46 +403,41 @@ def save_model(
         policy.optimizer = policy.optimizer_class(
             policy.parameters(), lr=saved_optimizer.param_groups[0]["lr"], **policy.optimizer_kwargs
         )
-    # (ends in .zip: SB3 adds the suffix to a name without one; hidden, in out's folder, so
-    # the final move is a rename on the same file system)
-    partial = out.with_name(f".{out.name}.{os.getpid()}.partial.zip")
-    with naming_written(out):  # a failed write names the model file, not its partial one
+    # a failed write names the model file, not its partial one; the partial name ends in
+    # .zip (SB3 adds the suffix to a name without one)
+    with written_whole(out, ".zip") as partial:
         try:
-            try:
-                model.save(partial)
-            finally:
-                if saved_optimizer is not None:
-                    policy.optimizer = saved_optimizer
-            arrays: dict[str, Any] = {}
-            if type(getattr(policy, "mlp_extractor", None)).__name__ == "SlotNet":
-                from rl_agents.slot_policy import export_slot_net
-
-                arrays, activation = export_slot_net(policy)
-                arch = "slots"
-            else:
-                layers, activation = actor_layers(model)
-                for i, (w, b) in enumerate(layers):
-                    arrays[f"w{i}"] = w
-                    arrays[f"b{i}"] = b
-                arch = "mlp"
-            meta = {
-                "format_version": FORMAT_VERSION,
-                "arch": arch,
-                "algo": algo,
-                "env_params": env_params.model_dump(),
-                "obs_keys": list(model.observation_space.spaces),
-                "features_version": FEATURES_VERSION,
-                "activation": activation,
-                "info": info or {},
-            }
-            buf = io.BytesIO()
-            np.savez_compressed(buf, **arrays)
-            with zipfile.ZipFile(partial, "a", compression=zipfile.ZIP_DEFLATED) as zf:
-                zf.writestr(META, json.dumps(meta, indent=2))
-                zf.writestr(WEIGHTS, buf.getvalue())
-            os.replace(partial, out)
+            model.save(partial)
         finally:
-            partial.unlink(missing_ok=True)  # (gone once moved)
+            if saved_optimizer is not None:
+                policy.optimizer = saved_optimizer
+        arrays: dict[str, Any] = {}
+        if type(getattr(policy, "mlp_extractor", None)).__name__ == "SlotNet":
+            from rl_agents.slot_policy import export_slot_net
+
+            arrays, activation = export_slot_net(policy)
+            arch = "slots"
+        else:
+            layers, activation = actor_layers(model)
+            for i, (w, b) in enumerate(layers):
+                arrays[f"w{i}"] = w
+                arrays[f"b{i}"] = b
+            arch = "mlp"
+        meta = {
+            "format_version": FORMAT_VERSION,
+            "arch": arch,
+            "algo": algo,
+            "env_params": env_params.model_dump(),
+            "obs_keys": list(model.observation_space.spaces),
+            "features_version": FEATURES_VERSION,
+            "activation": activation,
+            "info": info or {},
+        }
+        buf = io.BytesIO()
+        np.savez_compressed(buf, **arrays)
+        with zipfile.ZipFile(partial, "a", compression=zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr(META, json.dumps(meta, indent=2))
+            zf.writestr(WEIGHTS, buf.getvalue())
     return out
 
 

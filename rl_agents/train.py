@@ -425,15 +425,10 @@ def save_checkpoint(model: Any, path: Path) -> None:
     full disk left a torn zip (SB3's own ``CheckpointCallback`` writes in place), and its
     error named no file; it names ``path`` now, and no partial file is left.
     """
-    from scenarios.files import naming_written
+    from scenarios.files import written_whole
 
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial.zip")  # (.zip: SB3 adds it)
-    with naming_written(path):
-        try:
-            model.save(partial)
-            os.replace(partial, path)
-        finally:
-            partial.unlink(missing_ok=True)  # (gone once moved)
+    with written_whole(path, ".zip") as partial:  # (.zip: SB3 adds it to a name without it)
+        model.save(partial)
 
 
 class TrainingInterrupted(KeyboardInterrupt):

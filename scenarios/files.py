@@ -74,6 +74,21 @@ def naming_written(path: str | Path) -> Iterator[None]:
         raise named_error(err, path) from None
 
 
+@contextmanager
+def written_whole(path: Path, suffix: str = "") -> Iterator[Path]:
+    """A temporary path beside ``path`` for the block to write ``path``'s file in, moved over
+    ``path`` when the block ends without error (whole or not at all: a full disk left torn
+    files); removed in any case. An OSError of the block naming no file names ``path``.
+    ``suffix`` ends the temporary name (SB3 adds ``.zip`` to a name without it)."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial{suffix}")  # same folder
+    with naming_written(path):
+        try:
+            yield partial
+            os.replace(partial, path)
+        finally:
+            partial.unlink(missing_ok=True)  # (gone once moved)
+
+
 def named_error(err: OSError, path: str | Path) -> OSError:
     """``err`` (its class, errno and reason kept) naming ``path``, the file it failed on."""
     reason = err.strerror or str(err) or type(err).__name__
