@@ -59,6 +59,7 @@ import numpy as np
 
 from solvers.allocation.problem import F64, I64, MICRO, Problem, ranges
 from solvers.cancel import cancel_with, cancelled, current_cancel  # re-exported here too
+from solvers.cpus import usable_cpus as usable_cpus  # re-exported: callers import it here
 
 #: whether this process has made a HiGHS instance (its banner swallowed); also read by
 #: :func:`highs_used`, which decides whether a pyomo worker may be forked from it
@@ -196,14 +197,6 @@ def highs_used() -> bool:
     solves here call first too): its runs' thread schedulers may have worker threads then,
     which a forked copy lacks (a HiGHS run in the copy waited for them for ever)."""
     return _banner_done
-
-
-def usable_cpus() -> int:
-    """The CPUs this process may run on (at least one)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def model_threads(threads: int | None) -> int | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -23,7 +24,10 @@ class EngineSettings:
     warm start extended by cheapest insertion) and the orders it could not place; engines
     start from it instead of building their own. ``search=False`` (only where
     :meth:`Engine.min_start_s` is not None): return the engine's own start made from
-    ``seed_routes``, without searching.
+    ``seed_routes``, without searching. ``meanwhile``: work for the caller to do while the
+    engine's searches run in other processes (PyVRP's forked searches), on a thread whose
+    :func:`~solvers.cancel.cancelled` turns true once a search has a feasible solution (or the
+    caller is cancelled); an engine that searches in this process does not call it.
     """
 
     time_limit_s: float
@@ -39,6 +43,7 @@ class EngineSettings:
     seed_routes: dict[int, list[int]] | None = None
     seed_left: tuple[int, ...] = ()
     search: bool = True
+    meanwhile: Callable[[], None] | None = None
 
     def end(self) -> float:
         """The absolute deadline (``time.perf_counter()``)."""

@@ -48,7 +48,7 @@ from pyvrp.search import NeighbourhoodParams
 from pyvrp.stop import StoppingCriterion
 
 from scenarios.errors import ScenarioInputError
-from solvers.cancel import cancelled
+from solvers.cancel import cancelled, cancelling
 from solvers.routing.engines.base import EngineResult, EngineSettings
 from solvers.routing.greedy import greedy_routes
 from solvers.routing.problem import (
@@ -302,7 +302,7 @@ class PyVRPEngine:
             )
             for s in seeds
         ]
-        outcomes = collect_searches(runs, end)
+        outcomes = collect_searches(runs, end, settings.meanwhile)
         # Feasible first, then cheapest; ties go to the lowest seed (deterministic).
         best = min(
             range(len(outcomes)), key=lambda k: (not outcomes[k].feasible, outcomes[k].cost, k)
@@ -613,13 +613,19 @@ class _Child:
         return f"exit status {os.waitstatus_to_exitcode(self.status)}"
 
 
-def collect_searches(runs: Sequence[SearchRun], end: float) -> list[SearchOutcome]:
+def collect_searches(
+    runs: Sequence[SearchRun], end: float, meanwhile: Callable[[], None] | None = None
+) -> list[SearchOutcome]:
     """Run the searches in forked processes and collect their outcomes by ``end`` (a
     ``time.perf_counter()`` value): a search still running then is killed, and its last
     reported best solution (none: infeasible) is its outcome; so is it of a search whose
-    process died before (``ended`` says how).
+    process died before (``ended`` says how). ``meanwhile`` runs on a thread of this process
+    while the searches run, cancelled (:func:`solvers.cancel.cancelled`) once a search has
+    reported a feasible solution or the caller is cancelled; it is waited for once they are
+    collected, and its error raised then.
 
-    Without ``os.fork`` the searches run one after another in this process (no hard stop).
+    Without ``os.fork`` the searches run one after another in this process (no hard stop)
+    and ``meanwhile`` is not called.
     """
     if not hasattr(os, "fork"):
         out = []
@@ -663,7 +669,13 @@ def collect_searches(runs: Sequence[SearchRun], end: float) -> list[SearchOutcom
             finally:
                 if writer >= 0:
                     os.close(writer)
-        outcomes = _gather(children, end)
+        solved = threading.Event()
+        join = _beside(meanwhile, solved) if meanwhile is not None else None
+        outcomes = _gather(children, end, solved)
+        if join is not None:
+            if cancelled():
+                solved.set()  # the caller's cancellation: the work beside stops too
+            join()
         for run, o in zip(runs, outcomes, strict=True):
             if o.ended is not None:
                 log.warning("PyVRP search of seed %d ended unexpectedly (%s)", run.seed, o.ended)
@@ -674,6 +686,33 @@ def collect_searches(runs: Sequence[SearchRun], end: float) -> list[SearchOutcom
         for child in children:
             child.reap()
             os.close(child.fd)
+
+
+def _beside(work: Callable[[], None], stop: threading.Event) -> Callable[[], None]:
+    """Start ``work`` on a thread, cancelled by ``stop``; returns what waits for it and raises
+    its error.
+
+    A thread, not this one before the searches are collected: a search blocks once its pipe
+    is full, and new best solutions of 1,000 orders fill it within a second.
+    """
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        with cancelling(stop):
+            try:
+                work()
+            except BaseException as exc:  # raised in the caller's thread by join
+                errors.append(exc)
+
+    thread = threading.Thread(target=run, name="pyvrp-meanwhile", daemon=True)
+    thread.start()
+
+    def join() -> None:
+        thread.join()
+        if errors:
+            raise errors[0]
+
+    return join
 
 
 #: the first message of every search process: its pid (see :func:`_end_unnoted`)
@@ -796,9 +835,12 @@ def _note_signals(sigs: set[signal.Signals], noted: list[int]) -> dict[int, Any]
 CANCEL_POLL_S = 0.25
 
 
-def _gather(children: list[_Child], end: float) -> list[SearchOutcome]:
+def _gather(
+    children: list[_Child], end: float, solved: threading.Event | None = None
+) -> list[SearchOutcome]:
     """Read the searches' reports until each has sent its outcome or ended, or ``end`` has
     come: the searches still running then are killed, and what they sent before is read.
+    ``solved`` (if given) is set once a search has reported a feasible solution.
 
     No read waits: a message is put together from what its pipe holds (one that had started
     to arrive was read to its end, past ``end`` while a search stalled in the middle of it).
@@ -816,9 +858,13 @@ def _gather(children: list[_Child], end: float) -> list[SearchOutcome]:
             if msg[0] == "best":
                 _, cost, routes, iterations = msg
                 found[k] = SearchOutcome(True, cost, routes, iterations, killed=True)
+                if solved is not None:
+                    solved.set()
             elif msg[0] == "done":
                 _, feasible, cost, routes, iterations, stalled = msg
                 found[k] = SearchOutcome(feasible, cost, routes, iterations, stalled=stalled)
+                if feasible and solved is not None:
+                    solved.set()
                 return True
             else:
                 errors.append(msg[1])

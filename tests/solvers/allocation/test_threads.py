@@ -207,7 +207,8 @@ def test_a_reset_leaves_other_threads_solving() -> None:
 def test_usable_cpus_are_the_process_affinity_else_the_cpu_count(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """:func:`highs_model.usable_cpus`: a process pinned to one CPU has one; without
+    """:func:`solvers.cpus.usable_cpus` (re-exported by highs_model): a process pinned to one
+    CPU has one; without
     affinity (not on Linux) the CPU count; never fewer than one."""
     from solvers.allocation import highs_model
 

@@ -1996,3 +1996,103 @@ def test_a_budgeted_search_that_stalls_is_not_cut_by_the_clock() -> None:
     plan, stats = solve_routes_with_stats(make_city(2), params)
     assert "stalled" in stats.detail
     assert not stats.clock_cut and not plan.time_limited
+
+
+def _silent_stuck_search(monkeypatch: pytest.MonkeyPatch, stuck_s: float) -> None:
+    """Make each PyVRP search spend ``stuck_s`` in its first iteration without reporting a
+    solution (a first local search that does not end in time)."""
+    _after_five_iterations(monkeypatch, lambda res, report: time.sleep(stuck_s))
+
+
+def test_meanwhile_runs_on_a_thread_while_the_searches_run(
+    c101_25: Scenario, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """:func:`collect_searches`' ``meanwhile`` runs beside the searches (not after them) on
+    another thread, and its error is raised once they are collected; no search outlives it."""
+    problem = build_problem(c101_25)
+    data, _, decode = build_data(problem)
+    _silent_stuck_search(monkeypatch, 30.0)
+    before = _children()
+    seen: list[tuple[str, float]] = []
+    end = time.perf_counter() + 1.0
+    run = pyvrp_engine.SearchRun(data, decode, end, None, 1, None)
+    [outcome] = pyvrp_engine.collect_searches(
+        [run],
+        end,
+        lambda: seen.append((threading.current_thread().name, time.perf_counter())),
+    )
+    assert outcome.killed and not outcome.feasible
+    [(thread, at)] = seen
+    assert thread != threading.current_thread().name and at < end
+    assert _children() == before
+
+    def fail() -> None:
+        raise ValueError("meanwhile failed")
+
+    end = time.perf_counter() + 0.5
+    run = pyvrp_engine.SearchRun(data, decode, end, None, 1, None)
+    with pytest.raises(ValueError, match="meanwhile failed"):
+        pyvrp_engine.collect_searches([run], end, fail)
+    assert _children() == before
+
+
+def test_meanwhile_is_cancelled_once_a_search_has_a_solution(
+    c101_25: Scenario, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The work beside the searches is cancelled as soon as one reports a feasible solution,
+    not when the searches end (the greedy plan built beside PyVRP slowed its iterations)."""
+    from solvers.cancel import cancelled
+
+    problem = build_problem(c101_25)
+    data, _, decode = build_data(problem)
+    _stuck_search(monkeypatch, 2.0)  # reports a solution, then 2 s in one iteration
+    seen: list[float] = []
+
+    def wait_for_cancel() -> None:
+        t = time.perf_counter()
+        while not cancelled() and time.perf_counter() - t < 30:
+            time.sleep(0.005)
+        seen.append(time.perf_counter())
+
+    end = time.perf_counter() + 30
+    run = pyvrp_engine.SearchRun(data, decode, end, None, 1, None)
+    [outcome] = pyvrp_engine.collect_searches([run], end, wait_for_cancel)
+    done = time.perf_counter()
+    assert outcome.feasible and not outcome.killed
+    [cancelled_at] = seen
+    assert cancelled_at < done - 1.0
+
+
+@pytest.mark.parametrize(("margin", "beside"), [(1e6, True), (1.5, False)])
+def test_a_search_whose_start_may_not_fit_has_the_greedy_plan_built_beside_it(
+    c101_25: Scenario, monkeypatch: pytest.MonkeyPatch, margin: float, beside: bool
+) -> None:
+    """With less time left than ``ASIDE_MARGIN`` times PyVRP's estimated start, the greedy
+    plan is built while the search runs, and answers whole when the search's first iteration
+    does not end in time (session 81: 1,000 orders at 2 s, the greedy plan built after the
+    failed search routed 266 of them); with time enough, it is not built."""
+    from solvers.routing import solve as solve_module
+
+    _silent_stuck_search(monkeypatch, 30.0)
+    monkeypatch.setattr(PyVRPEngine, "min_time_s", lambda self, problem: 0.01)
+    monkeypatch.setattr(solve_module, "ASIDE_MARGIN", margin)
+    monkeypatch.setattr(solve_module, "usable_cpus", lambda: 2)
+    threads: list[str] = []
+    real_greedy = solve_module._greedy
+
+    def noted_greedy(*args: Any, **kwargs: Any) -> Any:
+        threads.append(threading.current_thread().name)
+        return real_greedy(*args, **kwargs)
+
+    monkeypatch.setattr(solve_module, "_greedy", noted_greedy)
+    params = RoutingParams(engine="pyvrp", time_limit_s=1.5, seed=1, num_workers=1)
+    plan, stats = solve_routes_with_stats(c101_25, params)
+    assert validate_plan(c101_25, plan).ok
+    assert plan.engine == "greedy (fallback from pyvrp)"
+    assert not plan.unassigned
+    assert stats.fallback is not None and "found no feasible solution" in stats.fallback
+    if beside:
+        assert threads == ["pyvrp-meanwhile"]
+        assert stats.greedy_s > 0
+    else:
+        assert threads == [threading.current_thread().name]  # after the search, as before
