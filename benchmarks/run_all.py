@@ -24,6 +24,9 @@ unless its folder exists. ``--out-dir DIR`` writes every table into ``DIR`` inst
 output-folder option (:data:`OUT_OPTION`), a step whose script has none is refused before
 anything runs, and the RL evaluation's hindsight cache is copied there first so its days are
 reused as in a plain run; ``--list`` with it prints the commands such a run would run.
+Either folder is checked before anything runs, as each script checks its own (a folder that
+cannot take the tables is a usage error, exit 2): ``DIR``, or without ``--out-dir``
+``benchmarks/results``, the steps' default.
 
 A bar over the steps (which step of how many, the time so far) is drawn before each step and
 at the end, never while a step runs: the step's own output and bars stay as it writes them.
@@ -64,10 +67,13 @@ from rich.table import Column  # noqa: E402
 from benchmarks.measures import (  # noqa: E402
     comma_option,
     output_folder_arg,
+    output_folder_default,
     run_script,
 )
 
 LOCK = Path("/tmp/dispatchlab-cpu.lock")
+#: where the steps write their tables without ``--out-dir`` (each script's own default)
+RESULTS = REPO / "benchmarks" / "results"
 console = Console(stderr=True)
 
 
@@ -523,6 +529,8 @@ def main() -> int:
         "commands such a run runs)",
     )
     args = ap.parse_args()
+    if args.out_dir is None:  # the steps' own default folder: checked as a given one, first
+        output_folder_default(ap, "--out-dir", RESULTS)
     every = STEPS + EXTRAS
     names = [s.name for s in every]
     only = set(comma_option(ap, "--only", args.only, "step", empty_ok=True))
@@ -550,7 +558,7 @@ def main() -> int:
         return 0
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
-        cache = REPO / "benchmarks" / "results" / HINDSIGHT_CACHE
+        cache = RESULTS / HINDSIGHT_CACHE
         uses_cache = any(s.script == "rl_evaluate.py" for s in steps)
         if uses_cache and cache.is_file() and not (out_dir / HINDSIGHT_CACHE).exists():
             shutil.copy2(cache, out_dir / HINDSIGHT_CACHE)

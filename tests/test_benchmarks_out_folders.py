@@ -148,10 +148,8 @@ def test_a_default_output_folder_is_checked_as_a_given_one(
     tables failed once the run was done, with a traceback."""
     import benchmarks.measures
 
-    if script == "run_all":  # no default: each step writes into its own default folder
-        pytest.skip("run_all.py --out-dir has no default; its steps check theirs")
     monkeypatch.setattr(benchmarks.measures, "output_folder_problem", lambda _f: "refused")
-    if script == "allocation":  # decided after parsing (--quick): checked there
+    if script in ("allocation", "run_all"):  # checked after parsing (see the tests below)
         namespace, _code, _err = _ARGS.parse(script, args)
         assert namespace is not None and namespace.out_dir is None
         return
@@ -179,3 +177,29 @@ def test_allocation_s_default_output_folder_is_checked_before_the_run(
     folder = REPO / "benchmarks" / "results" / ("quick" if quick else "")
     assert stop.value.code == 2
     assert f"argument --out-dir: {str(folder).rstrip('/')}: refused" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args", [[], ["--list"], ["--only", "simulation"]])
+def test_run_all_s_default_output_folder_is_checked_before_any_step(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], args: list[str]
+) -> None:
+    """``run_all.py`` without ``--out-dir``: its steps write into ``benchmarks/results``,
+    which it did not check (a given ``--out-dir`` is checked while parsing); a results folder
+    that cannot take the tables is now the same usage error before any step runs, not each
+    step's refusal in turn."""
+    import benchmarks.measures
+
+    monkeypatch.setattr(benchmarks.measures, "output_folder_problem", lambda _f: "refused")
+    monkeypatch.setattr(sys, "argv", ["run_all.py", *args])
+    with benchmark_script("run_all.py", "outdir_default_run_all") as module:
+
+        def ran(*_args: object, **_kwargs: object) -> int:
+            raise AssertionError("a step ran")
+
+        monkeypatch.setattr(module, "_run", ran)
+        with pytest.raises(SystemExit) as stop:
+            module.main()
+    assert stop.value.code == 2
+    said = capsys.readouterr()
+    assert f"argument --out-dir: {REPO / 'benchmarks' / 'results'}: refused" in said.err
+    assert said.out == ""  # (--list printed the steps)
