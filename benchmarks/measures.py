@@ -276,7 +276,10 @@ def run_script(main: Callable[[], int | None]) -> int | None:
     exited 0). A file that cannot be written (a table on a full disk) is one line,
     ``error: <file>: <option>: <reason>`` (:func:`file_error_line`), exit
     :data:`EXIT_UNWRITABLE_FILE`; any other OSError is ``error: <reason>``, exit
-    :data:`EXIT_IO_ERROR` (both were tracebacks).
+    :data:`EXIT_IO_ERROR` (both were tracebacks). A correction of saved data it reads (a
+    :class:`~scenarios.saved.SavedDataWarning`: the hindsight cache's last row cut short,
+    skipped) is one line on stderr, ``warning: <what>``, as ``dispatchlab`` says it (Python's
+    format gave the warning's file and line of source).
     """
     from scenarios.pipes import (
         StdoutUnwritable,
@@ -285,12 +288,14 @@ def run_script(main: Callable[[], int | None]) -> int | None:
         stdout_closed,
         unwritable_exit,
     )
+    from scenarios.saved import saved_data_shown
 
     try:
         with guarded_stdout() as stdout:
             ended: SystemExit | None = None
             try:
-                status = main()
+                with saved_data_shown(_say_warning):
+                    status = main()
             except SystemExit as stop:  # argparse's --help and usage errors, sys.exit()
                 ended, status = stop, None
             sys.stdout.flush()  # what is still buffered fails here, not as Python exits
@@ -308,6 +313,11 @@ def run_script(main: Callable[[], int | None]) -> int | None:
     except OSError as err:
         return _io_error(err)
     return status
+
+
+def _say_warning(message: str) -> None:
+    """Print ``warning: message`` on one line of stderr (above a progress bar drawn there)."""
+    print(f"warning: {message}", file=sys.stderr, flush=True)
 
 
 def _succeeded(code: object) -> bool:

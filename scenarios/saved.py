@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TextIO, TypeVar
 
 from pydantic import BaseModel, ValidationInfo
 
@@ -46,6 +48,36 @@ _DONE = "dispatchlab_corrections"
 
 class SavedDataWarning(UserWarning):
     """Saved data was read with a correction new input would be rejected for."""
+
+
+@contextmanager
+def saved_data_shown(say: Callable[[str], None]) -> Iterator[None]:
+    """Show each :class:`SavedDataWarning` issued in the block as ``say(message)``, one line
+    each time it is issued; other warnings are shown as Python shows them.
+
+    Python's own format (``file.py:123: CacheRowSkipped: ...`` and the line of source) is
+    for the programmer; a command or a script says a correction of its input in its words
+    (``dispatchlab``'s ``warning:`` lines, the benchmark scripts').
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", SavedDataWarning)
+        python_show = warnings.showwarning
+
+        def show(
+            message: Warning | str,
+            category: type[Warning],
+            filename: str,
+            lineno: int,
+            file: TextIO | None = None,
+            line: str | None = None,
+        ) -> None:
+            if issubclass(category, SavedDataWarning):
+                say(str(message))
+            else:
+                python_show(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = show
+        yield
 
 
 def saved_context(*, stored: bool = False) -> dict[str, Any]:

@@ -580,3 +580,30 @@ def test_the_reference_may_be_played_on_some_of_the_days_only(
     with pytest.raises(SystemExit) as end:
         bench.main()
     assert end.value.code == 2
+
+
+def test_a_skipped_cache_row_is_one_warning_line_of_the_benchmark(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The hindsight cache's last row cut short is skipped with a warning: the benchmark
+    showed it in Python's format (``.../evaluate.py:123: CacheRowSkipped: ...`` and a line of
+    source); it is one ``warning:`` line, as ``dispatchlab evaluate`` says it."""
+    from benchmarks.measures import run_script
+    from rl_agents.evaluate import _append_cache, _read_cache
+
+    cache = tmp_path / "rl-hindsight-days.jsonl"
+    for seed in (1, 2):
+        _append_cache(cache, "k", DayOutcome("hindsight", seed, {"cost": 1.0}, 0, [], 0.5))
+    cache.write_bytes(cache.read_bytes()[:-25])  # the second row's append stopped by a crash
+    read: list[object] = []
+
+    def main() -> int:
+        read.extend(_read_cache(cache, "k"))
+        return 0
+
+    assert run_script(main) == 0
+    assert read == [("hindsight", 1)]
+    assert capsys.readouterr().err == (
+        f"warning: --hindsight-cache: line 2: a row cut short (no line end: the run appending "
+        f"it was stopped) in {cache}, skipped; the next day appended takes its place\n"
+    )

@@ -11,7 +11,6 @@ import functools
 import math
 import os
 import sys
-import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -23,7 +22,6 @@ from typing import (
     Any,
     Literal,
     ParamSpec,
-    TextIO,
     TypeVar,
     get_args,
     get_origin,
@@ -102,26 +100,9 @@ def saved_data_warnings() -> Iterator[None]:
     Such a warning says a file saved by an older version was read with a correction (e.g. a
     travel matrix's diagonal set to zero); other warnings are shown as Python shows them.
     """
-    from scenarios.saved import SavedDataWarning
+    from scenarios.saved import saved_data_shown
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("always", SavedDataWarning)
-        python_show = warnings.showwarning
-
-        def show(
-            message: Warning | str,
-            category: type[Warning],
-            filename: str,
-            lineno: int,
-            file: TextIO | None = None,
-            line: str | None = None,
-        ) -> None:
-            if issubclass(category, SavedDataWarning):
-                print_warning(str(message))
-            else:
-                python_show(message, category, filename, lineno, file, line)
-
-        warnings.showwarning = show
+    with saved_data_shown(print_warning):
         yield
 
 
