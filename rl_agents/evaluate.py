@@ -517,24 +517,27 @@ def append_whole_line(
     """Append ``line`` (UTF-8) to ``path`` (made if missing), whole or not at all, on a line
     of its own.
 
-    A write that fails part-way (a full disk) cuts the file back to its length before the
-    append: a cache left with half a row was refused on its next read (``line N: not JSON``)
-    with every day it held. A last line without its line end (an append stopped by a crash)
-    is cut off first when ``cut_short`` says it was cut short (the reader skipped it), else
-    ended: the new line was glued to it.
+    A write that fails part-way (a full disk) leaves the file as it was before the append: a
+    cache left with half a row was refused on its next read (``line N: not JSON``) with every
+    day it held. A last line without its line end (an append stopped by a crash) is replaced
+    by the new line when ``cut_short`` says it was cut short (the reader skipped it), else
+    ended: the new line was glued to it. A replaced line is put back if the write fails (it
+    was lost with the failed row).
     """
     data = line.encode("utf-8")
     fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o666)
     try:
         start = os.lseek(fd, 0, os.SEEK_END)
         last_from = _last_line_start(fd, start)
+        replaced = b""
         if last_from < start:  # the last line has no line end
-            if cut_short is not None and cut_short(os.pread(fd, start - last_from, last_from)):
+            last = os.pread(fd, start - last_from, last_from)
+            if cut_short is not None and cut_short(last):
                 os.ftruncate(fd, last_from)
-                start = last_from
+                start, replaced = last_from, last
             else:
                 data = b"\n" + data
-        _append_all(fd, start, memoryview(data))
+        _append_all(fd, start, memoryview(data), replaced=replaced)
     finally:
         os.close(fd)
 
@@ -555,16 +558,22 @@ def _last_line_start(fd: int, end: int, chunk: int = 65536) -> int:
     return 0
 
 
-def _append_all(fd: int, start: int, data: memoryview) -> None:
+def _append_all(fd: int, start: int, data: memoryview, *, replaced: bytes = b"") -> None:
     """Write ``data`` at the end of ``fd`` (``start`` bytes long), all of it or, cut back to
-    ``start``, none."""
+    ``start`` and ``replaced`` (the bytes cut off for it) written back, none."""
     try:
-        while data:
-            data = data[os.write(fd, data) :]
+        _write_all(fd, data)
     except OSError:
         with contextlib.suppress(OSError):  # (a device such as /dev/full cannot be cut)
             os.ftruncate(fd, start)
+            _write_all(fd, memoryview(replaced))  # (in the room it had a moment ago)
         raise
+
+
+def _write_all(fd: int, data: memoryview) -> None:
+    """Write all of ``data`` at the end of ``fd`` (an OSError when it cannot be)."""
+    while data:
+        data = data[os.write(fd, data) :]
 
 
 def summarise(

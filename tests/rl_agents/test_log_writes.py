@@ -243,3 +243,78 @@ def test_an_append_cut_anywhere_leaves_the_file_as_it_was(
     whole = before + line.encode("utf-8")
     assert path.read_bytes() == (before if failed else whole)
     assert failed == (len(whole) > len(before) + room)
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGXFSZ"), reason="needs RLIMIT_FSIZE")
+@given(
+    lines=st.lists(st.text(max_size=40).map(lambda t: t.replace("\n", " ") + "\n"), max_size=3),
+    torn=st.text(min_size=1, max_size=40).map(lambda t: t.replace("\n", " ")),
+    line=st.text(min_size=1, max_size=60),
+    room=st.integers(min_value=0, max_value=200),
+)
+def test_an_append_replacing_a_row_cut_short_leaves_it_when_cut_anywhere(
+    tmp_path_factory: pytest.TempPathFactory, lines: list[str], torn: str, line: str, room: int
+) -> None:
+    """A last row cut short (a crash) is replaced by the new line; when the disk fills
+    during that append (here a file size limit), the file holds what it held before, that
+    row included (it was cut off, then the append failed: lost with it)."""
+    import resource
+
+    from rl_agents.evaluate import append_whole_line
+
+    path = tmp_path_factory.mktemp("append") / "f.jsonl"
+    whole = "".join(lines).encode("utf-8")
+    before = whole + torn.encode("utf-8")
+    path.write_bytes(before)
+    limits = resource.getrlimit(resource.RLIMIT_FSIZE)
+    handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    try:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (len(before) + room, limits[1]))
+        try:
+            append_whole_line(path, line, cut_short=lambda _last: True)
+            failed = False
+        except OSError as err:
+            assert err.errno == errno.EFBIG
+            failed = True
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, limits)
+        signal.signal(signal.SIGXFSZ, handler)
+    replaced = whole + line.encode("utf-8")
+    assert path.read_bytes() == (before if failed else replaced)
+    assert failed == (len(replaced) > len(before) + room)
+
+
+def test_a_full_disk_after_a_row_cut_short_keeps_the_cache_and_its_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The next day's append on a full disk cut the skipped row off and failed: the cache
+    lost it without a day in its place. It is as it was: read again, the same days and the
+    same warning."""
+    import warnings
+
+    from rl_agents.evaluate import DayOutcome, _append_cache, _read_cache
+
+    cache = tmp_path / "cache.jsonl"
+    for seed in (1, 2):
+        _append_cache(cache, "key", DayOutcome("hindsight", seed, {"cost": 1.0}, 0, [], 0.5))
+    before = cache.read_bytes()[:-25]  # the second row's append stopped by a crash
+    cache.write_bytes(before)
+    real = os.write
+    inode = cache.stat().st_ino
+    failing = [True]
+
+    def write(fd: int, data: bytes | memoryview) -> int:
+        if failing[0] and os.fstat(fd).st_ino == inode:
+            failing[0] = False  # (the row's write fails; putting back the cut one does not)
+            raise _disk_full()
+        return real(fd, data)
+
+    monkeypatch.setattr(os, "write", write)
+    with pytest.raises(OSError) as info:
+        _append_cache(cache, "key", DayOutcome("hindsight", 3, {"cost": 3.0}, 0, [], 0.5))
+    assert (info.value.errno, info.value.filename) == (errno.ENOSPC, str(cache))
+    assert cache.read_bytes() == before
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        assert list(_read_cache(cache, "key")) == [("hindsight", 1)]
+    assert ["line 2: a row cut short" in str(w.message) for w in said] == [True]
