@@ -443,7 +443,8 @@ class TrainingStopped(OSError):
     """An OS error stopped the run once it started training: a file of the run (a log, a
     checkpoint, the model) that could not be written, e.g. on a full disk. The error is that
     one (naming the file); the model file ``out`` holds the model ``selected`` says, the last
-    one written whole (None: the run wrote none)."""
+    one written whole (None: the run wrote none). Other OS errors are raised as they are
+    (:func:`_is_run_write_error`)."""
 
     def __init__(self, err: OSError, out: Path, selected: str | None) -> None:
         super().__init__(err.errno, err.strerror or str(err), err.filename, None, err.filename2)
@@ -471,7 +472,8 @@ def _naming_log_errors(log_path: Path) -> Iterator[None]:
 
     TensorBoard writes its event file in a thread: a failed write ended that thread with a
     traceback (``Exception in thread Thread-1``), and its error, raised again in this thread
-    at the next log write, named no file.
+    at the next log write, named no file. An event file the failure left empty (its first
+    write failed: the file was made, not its bytes) is removed: it held no log.
     """
     failed: dict[int, tuple[BaseException, str]] = {}  # id(error) -> (error, its event file)
     previous = threading.excepthook
@@ -497,9 +499,31 @@ def _naming_log_errors(log_path: Path) -> Iterator[None]:
             raise
         from scenarios.files import named_error
 
-        raise named_error(err, failed[id(err)][1] or log_path) from None
+        event_file = failed[id(err)][1]
+        if event_file:
+            _remove_if_empty(Path(event_file))
+        raise named_error(err, event_file or log_path) from None
     finally:
         threading.excepthook = previous
+
+
+def _remove_if_empty(path: Path) -> None:
+    """Remove the file ``path`` if it is empty (a file that cannot be told or removed stays)."""
+    with contextlib.suppress(OSError):
+        if path.is_file() and path.stat().st_size == 0:
+            path.unlink()
+
+
+def _is_run_write_error(err: OSError, out: Path, logdir: Path) -> bool:
+    """Whether ``err`` names a file of a training run: the model file ``out``, the logs
+    folder ``logdir`` (a log write whose event file cannot be told) or a file in it (an
+    event file, a checkpoint); an OS error of anything else (the environments' worker
+    processes, say) is not the run's write failure."""
+    if err.filename is None or err.filename2 is not None:
+        return False
+    failed = Path(os.fsdecode(err.filename)).absolute()
+    logs = logdir.absolute()
+    return failed in (out.absolute(), logs) or logs in failed.parents
 
 
 def _save(model: Any, out: Path, params: TrainParams, state: dict[str, Any], *, note: str) -> Path:
@@ -933,6 +957,8 @@ def _run(
             expert_progress=expert_progress,
         )
     except OSError as err:  # (a full disk): which model the file holds, the last one written
+        if not _is_run_write_error(err, out_path, log_path):
+            raise  # (not a file of the run: its own error, as any other)
         raise TrainingStopped(err, out_path, state.get("selected")) from None
 
 

@@ -50,8 +50,11 @@ def thread_errors(monkeypatch: pytest.MonkeyPatch) -> list[BaseException]:
     return seen
 
 
-def _full_event_files(monkeypatch: pytest.MonkeyPatch, *, after: int) -> None:
-    """TensorBoard's event files take ``after`` writes, then the disk is full."""
+def _full_event_files(
+    monkeypatch: pytest.MonkeyPatch, *, after: int, made: list[Path] | None = None
+) -> None:
+    """TensorBoard's event files take ``after`` writes, then the disk is full (the files a
+    failed write makes are added to ``made``)."""
     from tensorboard.compat.tensorflow_stub.io import gfile
 
     real: Callable[..., None] = gfile.LocalFileSystem._write
@@ -61,6 +64,8 @@ def _full_event_files(monkeypatch: pytest.MonkeyPatch, *, after: int) -> None:
         writes[0] += 1
         if writes[0] > after:
             open(os.fsdecode(filename), mode).close()  # (a full disk makes the file, not its bytes)
+            if made is not None:
+                made.append(Path(os.fsdecode(filename)))
             raise _disk_full()
         real(self, filename, content, mode)
 
@@ -80,19 +85,23 @@ def test_a_log_that_cannot_be_written_is_one_line_naming_it(
 ) -> None:
     """``train --logdir`` on a full disk: TensorBoard's writer thread printed a traceback
     (``Exception in thread Thread-1``), then ``error: No space left on device``, naming no
-    file; now one line names the event file, the option and what ``--out`` holds."""
-    _full_event_files(monkeypatch, after=0)
+    file; now one line names the event file, the option and what ``--out`` holds. The event
+    file its first write left empty is removed (until session 82 it stayed: no log in it)."""
+    made: list[Path] = []
+    _full_event_files(monkeypatch, after=0, made=made)
     out, logs = tmp_path / "m.zip", tmp_path / "logs"
     args = ["train", "--algo", "ppo", "--scenario", str(tiny_file), "--timesteps", "16"]
     args += ["--envs", "1", "--imitation-days", "0", "--eval-every", "0", "--quiet"]
     result = runner.invoke(app, [*args, "--out", str(out), "--logdir", str(logs)])
     assert result.exit_code == 2, result.output
-    event = _event_file(logs)
+    (event,) = set(made)  # the file its write made (empty: the disk took none of its bytes)
+    assert event.parent.parent == logs and event.name.startswith("events.out.tfevents.")
     assert result.stderr == (
         f"error: {event}: --logdir: {FULL} (training stopped; {out} not written)\n"
     )
     assert thread_errors == []  # no traceback of the writer thread
     assert not out.exists()
+    assert list(logs.rglob("events.out.tfevents.*")) == []
 
 
 def test_a_log_failing_during_training_keeps_the_model_written_before(
@@ -122,6 +131,38 @@ def test_a_log_failing_during_training_keeps_the_model_written_before(
     assert info.value.kept() == f"kept {out} (step 0)"
     assert load_model(out).meta["info"]["selected"] == "step 0"
     assert thread_errors == []
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        OSError(errno.EMFILE, "Too many open files"),
+        PermissionError(errno.EACCES, "Permission denied", "/elsewhere/x"),
+    ],
+    ids=["no-file", "another-file"],
+)
+def test_an_os_error_that_is_no_write_of_the_run_keeps_its_own_error(
+    tiny_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: OSError
+) -> None:
+    """Any OS error once training started became TrainingStopped, said as a file of the run
+    that could not be written (``(training stopped; ...)``); one of anything else (the
+    environments' processes, another file) is its own error, said as any other."""
+
+    def fail(*_args: object, **_kwargs: object) -> None:
+        raise error
+
+    monkeypatch.setattr(train_module, "make_vec_env", fail)
+    params = TrainParams(algo="ppo", timesteps=8, num_envs=1, imitation_days=0, eval_every=0)
+    out, logs = tmp_path / "m.zip", tmp_path / "logs"
+    with pytest.raises(OSError) as info:
+        train(Scenario.model_validate_json(tiny_file.read_bytes()), params, out=out, logdir=logs)
+    assert info.value is error and not isinstance(info.value, TrainingStopped)
+    args = ["train", "--algo", "ppo", "--scenario", str(tiny_file), "--timesteps", "8"]
+    args += ["--envs", "1", "--imitation-days", "0", "--eval-every", "0", "--quiet"]
+    result = runner.invoke(app, [*args, "--out", str(out), "--logdir", str(logs)])
+    assert result.exit_code == 2, result.output
+    where = f"{error.filename}: " if error.filename else ""
+    assert result.stderr == f"error: {where}{error.strerror}\n"
 
 
 def test_a_model_file_that_cannot_be_written_is_not_said_to_be_kept(
