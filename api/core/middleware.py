@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import re
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -35,7 +34,14 @@ from api.fastpath import JSON_BODY
 from scenarios.bulk import collector_paused
 from scenarios.errors import escaped, field_path
 from scenarios.geo import NUL_REASON
-from scenarios.io.json_io import loads, parse_unique, repeated_key_field
+from scenarios.io.json_io import (
+    LONE_SURROGATE_REASON,
+    has_surrogate_escape,
+    loads,
+    parse_unique,
+    repeated_key_field,
+    surrogate_string_field,
+)
 
 if TYPE_CHECKING:
     from api.context import ServiceContext
@@ -109,7 +115,7 @@ class ServiceMiddleware:
                 state["input_hash"] = hashlib.sha256(body).hexdigest()
                 where = nul_string_field(body) if _NUL_ESCAPE in body else None
                 reason = NUL_REASON  # the models' words (they refuse a NUL too, in process)
-                if where is None and _SURROGATE_ESCAPE.search(body):
+                if where is None and has_surrogate_escape(body):
                     where, reason = surrogate_string_field(body), LONE_SURROGATE_REASON
                 if where is not None:
                     answer = await self._unauthenticated(scope) or invalid(
@@ -299,54 +305,6 @@ def nul_string_field(body: bytes) -> str | None:
             for key, inner in reversed(list(item.items())):
                 if "\x00" in key:  # escaped, as the models name such a key
                     return field_path((*path, escaped(key)))
-                stack.append(((*path, key), inner))
-        elif isinstance(item, list):
-            stack.extend(((*path, i), inner) for i, inner in reversed(list(enumerate(item))))
-    return None
-
-
-#: a JSON escape of a UTF-16 surrogate (``\\ud800`` to ``\\udfff``, either case)
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
-#: why a string holding a lone surrogate is refused (the models said it held a NUL, or
-#: "unable to parse raw data as a unicode string")
-LONE_SURROGATE_REASON = (
-    "not valid Unicode: holds a lone UTF-16 surrogate (a \\ud800 to \\udfff escape "
-    "that is not half of a pair)"
-)
-
-
-def _is_unicode(text: str) -> bool:
-    """False for a string holding a lone surrogate (no UTF-8 text holds one)."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def surrogate_string_field(body: bytes) -> str | None:
-    """Dotted path of the first string (or object key) of a JSON body holding a lone
-    surrogate, or None (a key is named with it escaped, ``te\\ud800a``).
-
-    Python's JSON parser makes a str of ``"\\ud800"``, which no UTF-8 text holds: the
-    models' string checks then said the field held a NUL, or could not be read as a string,
-    and the field's name in the answer came out as ``???``. A pair (``\\ud83d\\ude80``)
-    is one character and fine. A body that is not JSON is left to the JSON errors (None).
-    """
-    try:
-        value = loads(body)
-    except ValueError:
-        return None
-    stack: list[tuple[tuple[str | int, ...], Any]] = [((), value)]
-    while stack:
-        path, item = stack.pop()
-        if isinstance(item, str) and not _is_unicode(item):
-            return field_path(path)
-        if isinstance(item, dict):
-            for key, inner in reversed(list(item.items())):
-                if not _is_unicode(key):
-                    shown = key.encode("utf-8", "backslashreplace").decode("utf-8")
-                    return field_path((*path, escaped(shown)))
                 stack.append(((*path, key), inner))
         elif isinstance(item, list):
             stack.extend(((*path, i), inner) for i, inner in reversed(list(enumerate(item))))

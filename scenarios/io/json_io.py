@@ -153,6 +153,65 @@ def json_error_where(err: json.JSONDecodeError, *, line: bool = True) -> str:
     return f" at line {err.lineno} column {err.colno}" if line else f" at column {err.colno}"
 
 
+#: a JSON escape of a UTF-16 surrogate (``\\ud800`` to ``\\udfff``, either case)
+SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+_SURROGATE_ESCAPE_TEXT = re.compile(r"\\u[dD][89a-fA-F]")
+#: why a string holding a lone surrogate is refused (the models said it held a NUL, or
+#: "unable to parse raw data as a unicode string")
+LONE_SURROGATE_REASON = (
+    "not valid Unicode: holds a lone UTF-16 surrogate (a \\ud800 to \\udfff escape "
+    "that is not half of a pair)"
+)
+
+
+def has_surrogate_escape(text: str | bytes) -> bool:
+    """Whether JSON ``text`` holds an escape of a UTF-16 surrogate (``\\ud800`` to
+    ``\\udfff``): a pre-filter of :func:`surrogate_string_field`, which parses."""
+    if isinstance(text, bytes):
+        return SURROGATE_ESCAPE.search(text) is not None
+    return _SURROGATE_ESCAPE_TEXT.search(text) is not None
+
+
+def _is_unicode(text: str) -> bool:
+    """False for a string holding a lone surrogate (no UTF-8 text holds one)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def surrogate_string_field(text: str | bytes) -> str | None:
+    """Dotted path of the first string (or object key) of JSON ``text`` holding a lone
+    surrogate, or None (a key is named with it escaped, ``te\\ud800a``).
+
+    Python's JSON parser makes a str of ``"\\ud800"``, which no UTF-8 text holds: the
+    models' string checks then said the field held a NUL, or could not be read as a string,
+    and the field's name in the answer came out as ``???``; pydantic's JSON parser refuses
+    the whole text (``(root): Invalid JSON: lone leading surrogate in hex escape``). A pair
+    (``\\ud83d\\ude80``) is one character and fine. Text that is not JSON is left to the
+    JSON errors (None).
+    """
+    try:
+        value = loads(text)
+    except ValueError:
+        return None
+    stack: list[tuple[tuple[str | int, ...], Any]] = [((), value)]
+    while stack:
+        path, item = stack.pop()
+        if isinstance(item, str) and not _is_unicode(item):
+            return field_path(path)
+        if isinstance(item, dict):
+            for key, inner in reversed(list(item.items())):
+                if not _is_unicode(key):
+                    shown = key.encode("utf-8", "backslashreplace").decode("utf-8")
+                    return field_path((*path, escaped(shown)))
+                stack.append(((*path, key), inner))
+        elif isinstance(item, list):
+            stack.extend(((*path, i), inner) for i, inner in reversed(list(enumerate(item))))
+    return None
+
+
 def to_json(model: BaseModel) -> str:
     """Serialise a model to compact, deterministic JSON (defaults omitted; round trip is exact)."""
     return model.model_dump_json(exclude_defaults=True)
@@ -172,13 +231,19 @@ def from_json(
 
     The text is parsed once: the key check's value is validated. What it is not given (text
     that is not JSON, not UTF-8, or that does not validate) is validated from the text by
-    pydantic's JSON parser, whose words say what is wrong, as they did.
+    pydantic's JSON parser, whose words say what is wrong, as they did; but a string or key
+    holding a lone UTF-16 surrogate is named (:func:`surrogate_string_field`), as the service
+    names it (pydantic's parser said ``(root): Invalid JSON: lone leading surrogate ...``).
 
     ``saved``: the text was saved earlier (a file), so what older versions accepted and the
     model now rejects is corrected with a note and a warning (:mod:`scenarios.saved`).
     """
     if not text.strip():  # not pydantic's "Invalid JSON: EOF while parsing a value"
         raise empty_input(_article(cls.__name__), source)
+    if has_surrogate_escape(text):  # not pydantic's "(root): Invalid JSON: lone ... surrogate"
+        where = surrogate_string_field(text)
+        if where is not None:
+            raise InputError(where, LONE_SURROGATE_REASON, source=source)
     context = saved_context() if saved else None
     with collector_paused():  # a large scenario is millions of objects (scenarios.bulk)
         # pydantic's parser would keep a repeated key's last value silently

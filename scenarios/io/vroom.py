@@ -43,7 +43,14 @@ from scenarios.bulk import collector_paused
 from scenarios.errors import InputError, input_error_from_validation
 from scenarios.files import read_limited
 from scenarios.geo import MAX_INT
-from scenarios.io.json_io import check_unique_keys, json_error_where, loads
+from scenarios.io.json_io import (
+    LONE_SURROGATE_REASON,
+    check_unique_keys,
+    has_surrogate_escape,
+    json_error_where,
+    loads,
+    surrogate_string_field,
+)
 from scenarios.model import Scenario
 from scenarios.travel import haversine_m
 
@@ -67,11 +74,15 @@ def read_vroom(path: str | Path) -> Scenario:
 
 def vroom_from_bytes(raw: bytes, *, source: str, name: str = "vroom") -> Scenario:
     """Parse the bytes of a VROOM-style JSON problem (a file's, stdin's) into a Scenario;
-    errors name ``source``."""
+    errors name ``source`` (a string holding a lone UTF-16 surrogate, its JSON path)."""
     try:
         text = raw.decode("utf-8-sig")  # a BOM, as editors on Windows save it
     except UnicodeDecodeError:
         raise InputError("file", "not UTF-8 text", source=source) from None
+    if has_surrogate_escape(text):  # refused naming it, as in a scenario's JSON
+        where = surrogate_string_field(text)
+        if where is not None:
+            raise InputError(where, LONE_SURROGATE_REASON, source=source)
     with collector_paused():  # a large problem is many objects (scenarios.bulk)
         # one parse refusing a repeated key (``loads`` keeps its last value)
         checked = check_unique_keys(text, source=source)

@@ -20,12 +20,7 @@ from typer.testing import CliRunner
 from api.context import ServiceContext
 from api.core.breaker import BreakerState, CircuitBreaker
 from api.core.config import Settings
-from api.core.middleware import (
-    _NUL_ESCAPE,
-    _SURROGATE_ESCAPE,
-    nul_string_field,
-    surrogate_string_field,
-)
+from api.core.middleware import _NUL_ESCAPE, nul_string_field
 from api.core.security import Role, hash_key, split_key
 from api.db.models import ApiKey, AuditEntry, Base
 from api.db.session import current_revision, downgrade, head_revision, make_engine, migrate
@@ -33,6 +28,7 @@ from api.examples import ALLOCATION_EXAMPLE, ROUTES_EXAMPLE, SIMULATION_EXAMPLE,
 from api.keys import create_key
 from api.main import create_app
 from scenarios.geo import NUL_REASON
+from scenarios.io.json_io import SURROGATE_ESCAPE, surrogate_string_field
 from tests.api.conftest import (
     POSTGRES_URL,
     _worker_postgres,
@@ -477,7 +473,7 @@ def test_the_surrogate_finder_names_a_string_holding_a_lone_one(value: Any) -> N
     where = surrogate_string_field(raw)
     assert (where is not None) == lone(value)
     if lone(value):  # the middleware's pre-filter misses none
-        assert _SURROGATE_ESCAPE.search(raw)
+        assert SURROGATE_ESCAPE.search(raw)
         assert where is not None
         where.encode("utf-8")  # the name is text the answer can carry (no lone surrogate)
 
