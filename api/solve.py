@@ -124,8 +124,9 @@ async def body_as_sent(request: Request) -> RawJson | None:
 
     Only for a body that has already validated: a job keeps the request as asked, a quarter
     of the size of the validated model with every default written out, and not serialised
-    again. None for a body that is not UTF-8 (JSON may come in UTF-16 or UTF-32): the job
-    then keeps the validated model.
+    again. None for a body that is not UTF-8 (the middleware refuses JSON in UTF-16 or
+    UTF-32, and drops a UTF-8 byte-order mark, so this is only a guard): the job then keeps
+    the validated model.
     """
     try:
         return RawJson((await request.body()).decode())

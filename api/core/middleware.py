@@ -1,7 +1,9 @@
 """One ASGI middleware for limits and observability: body cap (413), input hash, metrics, audit.
 
 A JSON body holding a NUL in a string, or an object giving a key twice, is a 422 naming it here,
-before the routes (their parsers would take the NUL, and keep a repeated key's last value).
+before the routes (their parsers would take the NUL, and keep a repeated key's last value); so
+is JSON in UTF-16 or UTF-32 (``(body)``: JSON must be UTF-8), and a UTF-8 byte-order mark is
+dropped before the routes read the body, as the command line reads files.
 
 It also answers ``HEAD`` wherever ``GET`` is answered: FastAPI's routes take only the methods
 they declare, so load balancers and uptime checks that send ``HEAD`` got a 405.
@@ -10,6 +12,7 @@ they declare, so load balancers and uptime checks that send ``HEAD`` got a 405.
 from __future__ import annotations
 
 import asyncio
+import codecs
 import hashlib
 import logging
 import time
@@ -41,6 +44,7 @@ from scenarios.io.json_io import (
     parse_unique,
     repeated_key_field,
     surrogate_string_field,
+    utf8_refusal,
 )
 
 if TYPE_CHECKING:
@@ -112,9 +116,16 @@ class ServiceMiddleware:
                     self.ctx.metrics.rejections.labels("body_too_large").inc()
                     await _send_413(send_wrapper, limit)
                     return
-                state["input_hash"] = hashlib.sha256(body).hexdigest()
-                where = nul_string_field(body) if _NUL_ESCAPE in body else None
-                reason = NUL_REASON  # the models' words (they refuse a NUL too, in process)
+                state["input_hash"] = hashlib.sha256(body).hexdigest()  # (as sent)
+                # JSON in UTF-16 or UTF-32 (which json.loads reads) is refused, as the command
+                # line refuses such a file; a UTF-8 BOM is dropped, as the command line drops
+                # it (kept, a job row's payload began with it and read back as a 500)
+                not_utf8 = utf8_refusal(body) if body else None
+                body = body.removeprefix(codecs.BOM_UTF8)
+                where = "(body)" if not_utf8 is not None else None
+                reason = not_utf8 or NUL_REASON  # (the models' words: they refuse a NUL too)
+                if where is None and _NUL_ESCAPE in body:
+                    where = nul_string_field(body)
                 if where is None and has_surrogate_escape(body):
                     where, reason = surrogate_string_field(body), LONE_SURROGATE_REASON
                 if where is not None:

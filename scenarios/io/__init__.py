@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import ValidationError
 
 from scenarios.errors import InputError, empty_input, input_error_from_validation
-from scenarios.io.json_io import from_json, read_json, to_json, write_json
+from scenarios.io.json_io import from_json, read_json, to_json, utf8_refusal, write_json
 from scenarios.io.lilim import parse_lilim, read_lilim
 from scenarios.io.plan_io import plan_from_json, read_plan
 from scenarios.io.solomon import parse_solomon, read_solomon
@@ -78,7 +78,11 @@ def detect_text_format(head: str, *, suffix: str = "", source: str) -> str:
 
 def detect_bytes_format(data: bytes, *, source: str) -> str:
     """The format of a scenario given as bytes (standard input), told from its first
-    characters as :func:`detect_text_format` tells them; errors name ``source``."""
+    characters as :func:`detect_text_format` tells them; errors name ``source`` (JSON in
+    UTF-16 or UTF-32 is refused as not UTF-8, not said to be of no format)."""
+    refused = utf8_refusal(data)
+    if refused is not None:
+        raise InputError("(root)", refused, source=source)
     return detect_text_format(data[:4096].decode("utf-8-sig", errors="replace"), source=source)
 
 

@@ -212,6 +212,27 @@ def surrogate_string_field(text: str | bytes) -> str | None:
     return None
 
 
+def utf8_refusal(data: bytes) -> str | None:
+    """Why JSON ``data`` is refused for its encoding, or None: JSON that
+    :func:`json.loads` reads as UTF-16 or UTF-32 (told by a byte-order mark or by zero
+    bytes). UTF-8, with or without a byte-order mark, passes; so do bytes that are no JSON in
+    any encoding (left to the JSON errors).
+
+    RFC 8259 section 8.1: JSON exchanged between systems MUST be UTF-8. Python's parser (the
+    service's) read UTF-16 and UTF-32 too, pydantic's (the command line's) refused them as
+    ``Invalid JSON: expected value at line 1 column 1``.
+    """
+    encoding = json.detect_encoding(data)
+    if encoding in ("utf-8", "utf-8-sig"):
+        return None
+    try:
+        loads(data)
+    except ValueError:  # (JSONDecodeError, UnicodeDecodeError)
+        return None
+    name = encoding.upper().replace("-LE", "LE").replace("-BE", "BE")
+    return f"JSON must be UTF-8 (RFC 8259 section 8.1), not {name}: re-encode it as UTF-8"
+
+
 def to_json(model: BaseModel) -> str:
     """Serialise a model to compact, deterministic JSON (defaults omitted; round trip is exact)."""
     return model.model_dump_json(exclude_defaults=True)
@@ -231,15 +252,19 @@ def from_json(
 
     The text is parsed once: the key check's value is validated. What it is not given (text
     that is not JSON, not UTF-8, or that does not validate) is validated from the text by
-    pydantic's JSON parser, whose words say what is wrong, as they did; but a string or key
-    holding a lone UTF-16 surrogate is named (:func:`surrogate_string_field`), as the service
-    names it (pydantic's parser said ``(root): Invalid JSON: lone leading surrogate ...``).
+    pydantic's JSON parser, whose words say what is wrong, as they did; but JSON in UTF-16
+    or UTF-32 is refused as not UTF-8 (:func:`utf8_refusal`), and a string or key holding a
+    lone UTF-16 surrogate is named (:func:`surrogate_string_field`), as the service says
+    them (pydantic's parser said ``(root): Invalid JSON: ...`` of both).
 
     ``saved``: the text was saved earlier (a file), so what older versions accepted and the
     model now rejects is corrected with a note and a warning (:mod:`scenarios.saved`).
     """
     if not text.strip():  # not pydantic's "Invalid JSON: EOF while parsing a value"
         raise empty_input(_article(cls.__name__), source)
+    refused = utf8_refusal(text) if isinstance(text, bytes) else None
+    if refused is not None:  # not pydantic's "Invalid JSON: expected value at line 1 ..."
+        raise InputError("(root)", refused, source=source)
     if has_surrogate_escape(text):  # not pydantic's "(root): Invalid JSON: lone ... surrogate"
         where = surrogate_string_field(text)
         if where is not None:

@@ -50,6 +50,7 @@ from scenarios.io.json_io import (
     json_error_where,
     loads,
     surrogate_string_field,
+    utf8_refusal,
 )
 from scenarios.model import Scenario
 from scenarios.travel import haversine_m
@@ -75,6 +76,9 @@ def read_vroom(path: str | Path) -> Scenario:
 def vroom_from_bytes(raw: bytes, *, source: str, name: str = "vroom") -> Scenario:
     """Parse the bytes of a VROOM-style JSON problem (a file's, stdin's) into a Scenario;
     errors name ``source`` (a string holding a lone UTF-16 surrogate, its JSON path)."""
+    refused = utf8_refusal(raw)  # JSON in UTF-16 or UTF-32: "not UTF-8 text" said no more
+    if refused is not None:
+        raise InputError("file", refused, source=source)
     try:
         text = raw.decode("utf-8-sig")  # a BOM, as editors on Windows save it
     except UnicodeDecodeError:

@@ -1017,3 +1017,63 @@ def test_a_surrogate_pair_is_one_character_like_any_other(
     headers = {**keys["oms"], "Content-Type": "application/json"}
     answer = client.post("/v1/routes", content=raw.encode(), headers=headers)
     assert answer.status_code == 200, answer.text
+
+
+@pytest.mark.shares_service
+@pytest.mark.parametrize(
+    ("encoding", "name"),
+    [("utf-16", "UTF-16"), ("utf-16-le", "UTF-16LE"), ("utf-16-be", "UTF-16BE"),
+     ("utf-32", "UTF-32"), ("utf-32-le", "UTF-32LE")],
+)  # fmt: skip
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [("/v1/routes", ROUTES_EXAMPLE), ("/v1/allocations", ALLOCATION_EXAMPLE)],
+    ids=["routes", "allocations"],
+)
+def test_a_body_in_utf_16_or_32_is_a_422_saying_json_must_be_utf_8(
+    client: TestClient,
+    keys: dict[str, dict[str, str]],
+    path: str,
+    body: dict[str, Any],
+    encoding: str,
+    name: str,
+) -> None:
+    """Python's JSON parser reads UTF-16 and UTF-32 (told by a byte-order mark or by zero
+    bytes), so such a body was answered, while ``dispatchlab`` refused such a file with
+    ``(root): Invalid JSON: expected value at line 1 column 1``: RFC 8259 asks JSON between
+    systems to be UTF-8, and both refuse it now, saying so."""
+    [example] = body.values()
+    raw = json.dumps(example["value"]).encode(encoding)
+    headers = {**keys["admin"], "Content-Type": "application/json"}
+    answer = client.post(path, content=raw, headers=headers)
+    assert answer.status_code == 422, answer.text
+    reason = f"JSON must be UTF-8 (RFC 8259 section 8.1), not {name}: re-encode it as UTF-8"
+    assert answer.json()["detail"] == [{"field": "(body)", "reason": reason}]
+    unkeyed = client.post(path, content=raw, headers=headers | {"X-API-Key": "nope"})
+    assert unkeyed.status_code == 401, unkeyed.text
+
+
+@pytest.mark.shares_service
+@pytest.mark.parametrize(
+    "raw",
+    [b"\xff\xfe", b"{\x00\x00", "{}".encode("utf-16"), b"\xef\xbb\xbf", b"\xef\xbb\xbf[]"],
+    ids=["bom-only", "zero-bytes", "empty-object-utf-16", "utf-8-bom-only", "utf-8-bom-array"],
+)
+def test_bodies_that_are_no_json_in_any_encoding_keep_their_answers(
+    client: TestClient, keys: dict[str, dict[str, str]], raw: bytes
+) -> None:
+    """Only JSON in UTF-16 or UTF-32 is refused for its encoding; bytes that are no JSON in
+    any encoding (a lone byte-order mark, zero bytes) keep the JSON errors' answer, and a
+    UTF-8 byte-order mark is dropped before anything is said of what follows it."""
+    headers = {**keys["oms"], "Content-Type": "application/json"}
+    answer = client.post("/v1/routes", content=raw, headers=headers)
+    assert answer.status_code == 422, answer.text
+    [problem] = answer.json()["detail"]
+    assert problem["field"] == "(body)"
+    if raw == "{}".encode("utf-16"):
+        assert problem["reason"].startswith("JSON must be UTF-8"), problem
+    elif raw.startswith(b"\xef\xbb\xbf"):  # as the same body without it
+        plain = client.post("/v1/routes", content=raw[3:], headers=headers)
+        assert answer.json() == plain.json()
+    else:
+        assert not problem["reason"].startswith("JSON must be UTF-8"), problem

@@ -1,6 +1,6 @@
-"""A JSON input file holding a lone UTF-16 surrogate names the field holding it, as the
-service names it, in every command that reads JSON files (pydantic's parser said ``(root):
-Invalid JSON: lone leading surrogate in hex escape ...``)."""
+"""A JSON input file holding a lone UTF-16 surrogate names the field holding it, and one in
+UTF-16 or UTF-32 is refused as not UTF-8, as the service says them, in every command that
+reads JSON files (pydantic's parser said ``(root): Invalid JSON: ...`` of both)."""
 
 from __future__ import annotations
 
@@ -99,3 +99,75 @@ def test_a_lone_surrogate_in_an_input_file_names_its_field(
     path.write_text(text.replace(old, old[:-1] + '\\ud800"', 1))
     code, err = run_here(*command)
     assert (code, err) == (2, f"error: {_named(files, spoilt)}: {field}: {LONE_SURROGATE_REASON}\n")
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-32"])
+@pytest.mark.parametrize(("command", "spoilt", "old", "field"), COMMANDS, ids=IDS)
+def test_an_input_file_in_utf_16_or_32_is_refused_as_not_utf_8(
+    files: Path,
+    run_here: RunHere,
+    command: list[str],
+    spoilt: str,
+    old: str,
+    field: str,
+    encoding: str,
+) -> None:
+    """``(root): Invalid JSON: expected value at line 1 column 1`` (or ``key must be a
+    string``) said nothing of the encoding, while the service took such a body: both refuse
+    it now, as RFC 8259 asks JSON between systems to be UTF-8."""
+    path = files / spoilt
+    path.write_bytes(path.read_text().encode(encoding))
+    code, err = run_here(*command)
+    name = encoding.upper().replace("-LE", "LE")
+    assert (code, err) == (
+        2,
+        f"error: {_named(files, spoilt)}: (root): JSON must be UTF-8 (RFC 8259 section 8.1), "
+        f"not {name}: re-encode it as UTF-8\n",
+    )
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["route", "small.json", "--engine", "greedy", "--quiet", "--out", "out.json"],
+        ["allocate", "request.json", "--quiet", "--out", "out.json"],
+        ["simulate", "small.json", "--plan", "plan.json", "--replications", "1"],
+    ],
+    ids=["route", "allocate", "simulate-plan"],
+)
+def test_a_utf_8_byte_order_mark_is_taken_as_the_service_takes_it(
+    files: Path, run_here: RunHere, command: list[str]
+) -> None:
+    """RFC 8259 lets a parser ignore a UTF-8 byte-order mark (as editors on Windows save
+    it): the command line drops it, as the service does."""
+    for name in ("small.json", "request.json", "plan.json"):
+        path = files / name
+        path.write_bytes(path.read_bytes().join([b"\xef\xbb\xbf", b""]))
+    code, err = run_here(*command)
+    assert (code, err) == (0, "")
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["route", "-", "--engine", "greedy"], ["scenario", "show", "-"], ["allocate", "-"]],
+    ids=["route", "show", "allocate"],
+)
+@pytest.mark.parametrize("spoil", ["utf-16", "surrogate"])
+def test_standard_input_is_read_as_a_file_is(command: list[str], spoil: str) -> None:
+    """JSON in UTF-16 piped into a command that tells the format from the first characters
+    said ``format: cannot tell the file format; pass --format``, which no format helps."""
+    from typer.testing import CliRunner
+
+    from dispatchlab.cli import app
+
+    text = json.dumps(REQUEST if command[0] == "allocate" else SMALL)
+    if spoil == "utf-16":
+        data = text.encode("utf-16")
+        said = (
+            "(root): JSON must be UTF-8 (RFC 8259 section 8.1), not UTF-16: re-encode it as UTF-8"
+        )
+    else:
+        data = text.replace('"o1"', '"o1\\ud800"', 1).encode()
+        said = f"orders.0.id: {LONE_SURROGATE_REASON}"
+    result = CliRunner().invoke(app, command, input=data)
+    assert (result.exit_code, result.stderr) == (2, f"error: <stdin>: {said}\n")

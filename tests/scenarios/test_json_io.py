@@ -164,10 +164,10 @@ def test_from_json_answers_as_pydantics_parser_did(
 ) -> None:
     """Any value put anywhere in a request (a field's, a new field's, a whole object's), in
     any encoding: the same model or the same error, word for word, as when pydantic's JSON
-    parser read the text (NaN, a top-level list, UTF-16 and a BOM are refused as they were;
-    a number's type and range and every field's reason too); but, as the service names it
-    (since session 82), a lone surrogate names a string or key holding one (pydantic's
-    parser said ``(root): Invalid JSON: lone leading surrogate ...``)."""
+    parser read the text (NaN, a top-level list and a BOM are refused as they were; a
+    number's type and range and every field's reason too); but, as the service says them
+    (since session 82), UTF-16 is refused as not UTF-8 and a lone surrogate names a string
+    or key holding one (pydantic's parser said ``(root): Invalid JSON: ...`` of both)."""
     request = copy.deepcopy(REQUEST)
     path = data.draw(st.sampled_from(_paths(request)))
     if path:
@@ -183,7 +183,10 @@ def test_from_json_answers_as_pydantics_parser_did(
     text = json.dumps(request)
     sent: str | bytes = text if encoding == "str" else text.encode(encoding)
     lone = _lone_surrogate_fields(request)
-    if lone and encoding != "utf-16":
+    if encoding == "utf-16":
+        reason = "JSON must be UTF-8 (RFC 8259 section 8.1), not UTF-16: re-encode it as UTF-8"
+        assert _answer(sent) == f"in.json: (root): {reason}"
+    elif lone:
         assert _answer(sent) in {f"in.json: {f}: {LONE_SURROGATE_REASON}" for f in lone}
     else:
         assert _answer(sent) == _as_pydantic_parses(sent)
