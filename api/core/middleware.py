@@ -35,14 +35,13 @@ from api.core.errors import (
 )
 from api.fastpath import JSON_BODY
 from scenarios.bulk import collector_paused
-from scenarios.errors import escaped, field_path
 from scenarios.geo import NUL_REASON
 from scenarios.io.json_io import (
     LONE_SURROGATE_REASON,
     has_surrogate_escape,
-    loads,
     parse_unique,
     repeated_key_field,
+    string_field,
     surrogate_string_field,
     utf8_refusal,
 )
@@ -303,23 +302,7 @@ def nul_string_field(body: bytes) -> str | None:
     one such order id in a solve's request and result made ``GET /v1/jobs`` a 500 for good.
     A body that is not JSON is left to the JSON errors (None).
     """
-    try:
-        value = loads(body)  # arrays nested too deeply: a ValueError, not a RecursionError
-    except ValueError:
-        return None
-    stack: list[tuple[tuple[str | int, ...], Any]] = [((), value)]
-    while stack:
-        path, item = stack.pop()
-        if isinstance(item, str) and "\x00" in item:
-            return field_path(path)
-        if isinstance(item, dict):
-            for key, inner in reversed(list(item.items())):
-                if "\x00" in key:  # escaped, as the models name such a key
-                    return field_path((*path, escaped(key)))
-                stack.append(((*path, key), inner))
-        elif isinstance(item, list):
-            stack.extend(((*path, i), inner) for i, inner in reversed(list(enumerate(item))))
-    return None
+    return string_field(body, lambda item: "\x00" in item)
 
 
 def content_encoding(scope: Scope) -> str | None:

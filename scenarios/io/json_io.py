@@ -6,7 +6,7 @@ import codecs
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple, TypeVar
@@ -188,22 +188,32 @@ def surrogate_string_field(text: str | bytes) -> str | None:
     Python's JSON parser makes a str of ``"\\ud800"``, which no UTF-8 text holds: the
     models' string checks then said the field held a NUL, or could not be read as a string,
     and the field's name in the answer came out as ``???``; pydantic's JSON parser refuses
-    the whole text (``(root): Invalid JSON: lone leading surrogate in hex escape``). A pair
+    the whole text (``(root): Invalid JSON: lone leading surrogate ...``). A pair
     (``\\ud83d\\ude80``) is one character and fine. Text that is not JSON is left to the
     JSON errors (None).
     """
+    return string_field(text, lambda item: not _is_unicode(item))
+
+
+def string_field(text: str | bytes, bad: Callable[[str], bool]) -> str | None:
+    """Dotted path of the first string or object key of JSON ``text`` that is ``bad``, or
+    None; text that is not JSON is left to the JSON errors (None).
+
+    A key is named escaped as the models name a key, a lone surrogate in it as a
+    ``\\udXXX`` escape (the name is text an answer can carry).
+    """
     try:
-        value = loads(text)
+        value = loads(text)  # arrays nested too deeply: a ValueError, not a RecursionError
     except ValueError:
         return None
     stack: list[tuple[tuple[str | int, ...], Any]] = [((), value)]
-    while stack:
+    while stack:  # a stack, not recursion: a deeply nested body cannot overflow it
         path, item = stack.pop()
-        if isinstance(item, str) and not _is_unicode(item):
+        if isinstance(item, str) and bad(item):
             return field_path(path)
         if isinstance(item, dict):
             for key, inner in reversed(list(item.items())):
-                if not _is_unicode(key):
+                if bad(key):
                     shown = key.encode("utf-8", "backslashreplace").decode("utf-8")
                     return field_path((*path, escaped(shown)))
                 stack.append(((*path, key), inner))

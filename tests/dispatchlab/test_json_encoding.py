@@ -12,21 +12,8 @@ import pytest
 from scenarios.io.json_io import LONE_SURROGATE_REASON
 from tests.dispatchlab.conftest import RunHere
 from tests.dispatchlab.small import SMALL
+from tests.scenarios.test_json_io import REQUEST
 
-#: a two-node, one-order allocation request
-REQUEST: dict[str, object] = {
-    "nodes": [
-        {"id": "dc", "location": {"lat": 52.37, "lon": 4.89}, "inventory": {"tea": 5}},
-        {"id": "store", "kind": "store", "location": {"lat": 52.09, "lon": 5.12}},
-    ],
-    "orders": [
-        {
-            "id": "o1",
-            "location": {"lat": 52.1, "lon": 5.1},
-            "lines": [{"sku": "tea", "quantity": 2}],
-        }
-    ],
-}
 #: a VROOM problem of one courier and one job
 VROOM: dict[str, object] = {
     "vehicles": [{"id": 1, "description": "bike"}],

@@ -250,6 +250,26 @@ def test_a_cache_row_cut_short_by_a_full_disk_leaves_the_cache_as_it_was(
     assert list(_read_cache(cache, "key")) == [("hindsight", 1)]
 
 
+def _failed_under_size_limit(limit: int, write: Callable[[], None]) -> bool:
+    """Whether ``write`` failed as on a full disk with files held to ``limit`` bytes (a file
+    size limit, which cuts a write short as a full disk does: EFBIG)."""
+    import resource
+
+    limits = resource.getrlimit(resource.RLIMIT_FSIZE)
+    handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # (else the signal ends Python)
+    try:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limits[1]))
+        try:
+            write()
+        except OSError as err:
+            assert err.errno == errno.EFBIG
+            return True
+        return False
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, limits)
+        signal.signal(signal.SIGXFSZ, handler)
+
+
 @pytest.mark.skipif(not hasattr(signal, "SIGXFSZ"), reason="needs RLIMIT_FSIZE")
 @given(
     lines=st.lists(st.text(max_size=40).map(lambda t: t.replace("\n", " ") + "\n"), max_size=3),
@@ -261,26 +281,12 @@ def test_an_append_cut_anywhere_leaves_the_file_as_it_was(
 ) -> None:
     """However many bytes of the line fit before the disk is full (here a file size limit),
     the file holds what it held before, or that and the whole line."""
-    import resource
-
     from rl_agents.evaluate import append_whole_line
 
     path = tmp_path_factory.mktemp("append") / "f.jsonl"
     before = "".join(lines).encode("utf-8")
     path.write_bytes(before)
-    limits = resource.getrlimit(resource.RLIMIT_FSIZE)
-    handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    try:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (len(before) + room, limits[1]))
-        try:
-            append_whole_line(path, line)
-            failed = False
-        except OSError as err:
-            assert err.errno == errno.EFBIG
-            failed = True
-    finally:
-        resource.setrlimit(resource.RLIMIT_FSIZE, limits)
-        signal.signal(signal.SIGXFSZ, handler)
+    failed = _failed_under_size_limit(len(before) + room, lambda: append_whole_line(path, line))
     whole = before + line.encode("utf-8")
     assert path.read_bytes() == (before if failed else whole)
     assert failed == (len(whole) > len(before) + room)
@@ -299,27 +305,15 @@ def test_an_append_replacing_a_row_cut_short_leaves_it_when_cut_anywhere(
     """A last row cut short (a crash) is replaced by the new line; when the disk fills
     during that append (here a file size limit), the file holds what it held before, that
     row included (it was cut off, then the append failed: lost with it)."""
-    import resource
-
     from rl_agents.evaluate import append_whole_line
 
     path = tmp_path_factory.mktemp("append") / "f.jsonl"
     whole = "".join(lines).encode("utf-8")
     before = whole + torn.encode("utf-8")
     path.write_bytes(before)
-    limits = resource.getrlimit(resource.RLIMIT_FSIZE)
-    handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    try:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (len(before) + room, limits[1]))
-        try:
-            append_whole_line(path, line, cut_short=lambda _last: True)
-            failed = False
-        except OSError as err:
-            assert err.errno == errno.EFBIG
-            failed = True
-    finally:
-        resource.setrlimit(resource.RLIMIT_FSIZE, limits)
-        signal.signal(signal.SIGXFSZ, handler)
+    failed = _failed_under_size_limit(
+        len(before) + room, lambda: append_whole_line(path, line, cut_short=lambda _last: True)
+    )
     replaced = whole + line.encode("utf-8")
     assert path.read_bytes() == (before if failed else replaced)
     assert failed == (len(replaced) > len(before) + room)
