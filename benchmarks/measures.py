@@ -343,14 +343,15 @@ def file_error_line(err: OSError) -> str:
     """``<file>: <reason>`` for an OSError naming a file, with the option that gave its folder
     (:func:`output_folder_arg`) after the file: ``out/t.md: --out-dir: No space left on
     device``."""
+    from scenarios.files import output_error_line
+
+    named = output_error_line(err, [(folder, option, True) for folder, option in _output_folders])
+    if named is not None:
+        return named
     where = os.fsdecode(err.filename)
     reason = err.strerror or str(err) or type(err).__name__
     if err.filename2 is not None:
         return f"{where} -> {os.fsdecode(err.filename2)}: {reason}"
-    path = Path(where).absolute()
-    for folder, option in reversed(_output_folders):
-        if folder.absolute() in (path, *path.parents):
-            return f"{where}: {option}: {reason}"
     return f"{where}: {reason}"
 
 

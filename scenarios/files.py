@@ -14,7 +14,7 @@ from __future__ import annotations
 import io
 import os
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
@@ -96,6 +96,27 @@ def named_error(err: OSError, path: str | Path) -> OSError:
         return type(err)(err.errno, reason, str(path))
     except TypeError:  # a subclass built otherwise: the plain class
         return OSError(err.errno, reason, str(path))
+
+
+def output_error_line(err: OSError, outputs: Iterable[tuple[Path, str, bool]]) -> str | None:
+    """``<file>: <option>: <reason>`` for an OSError on an output an option gave, else None.
+
+    ``outputs`` are (path, the option that gave it, whether it is a folder whose files, in it
+    or in folders under it, are written), the last given first; an error naming two files
+    (a rename's) names no output. Paths are compared absolute (``out.json`` is
+    ``./out.json``). The command line's registry (``dispatchlab.cli._common.note_output``)
+    and the benchmark scripts' (``benchmarks.measures.output_folder_arg``) both say theirs so.
+    """
+    if err.filename is None or err.filename2 is not None:
+        return None
+    name = os.fsdecode(err.filename)
+    where = Path(name).absolute()
+    for path, option, folder in reversed(list(outputs)):
+        at = path.absolute()
+        if where == at or (folder and at in where.parents):
+            reason = err.strerror or str(err) or type(err).__name__
+            return InputError(option, reason, source=name).one_line()
+    return None
 
 
 def read_limited(path: str | Path, *, field: str = "path") -> bytes:

@@ -203,3 +203,40 @@ def test_run_all_s_default_output_folder_is_checked_before_any_step(
     said = capsys.readouterr()
     assert f"argument --out-dir: {REPO / 'benchmarks' / 'results'}: refused" in said.err
     assert said.out == ""  # (--list printed the steps)
+
+
+@pytest.mark.parametrize("given", ["absolute", "relative"])
+def test_the_cli_and_the_benchmarks_name_an_output_option_alike(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, given: str
+) -> None:
+    """One helper (:func:`scenarios.files.output_error_line`) says a write error on a file in
+    an output folder an option gave, for ``dispatchlab`` and for the benchmark scripts: the
+    file, the option, the reason; a file elsewhere, or an error naming two files, without
+    an option. A folder given relative and a file named absolute (or the other way) are one
+    place."""
+    import contextvars
+
+    import benchmarks.measures as measures
+    from dispatchlab.cli._common import note_output, os_error_message
+
+    monkeypatch.chdir(tmp_path)
+    folder = Path("out") if given == "relative" else tmp_path / "out"
+    monkeypatch.setattr(measures, "_output_folders", [(folder, "--out-dir")])
+    inside = tmp_path / "out" / "deeper" / "t.md"
+    errors = [
+        OSError(errno.ENOSPC, "No space left on device", str(inside)),
+        OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "elsewhere.md")),
+        OSError(errno.EXDEV, "Invalid cross-device link", str(inside), None, "/x/t.md"),
+    ]
+
+    def cli_lines() -> list[str]:
+        note_output(folder, "--out-dir", folder=True)
+        return [os_error_message(err) for err in errors]
+
+    said = contextvars.copy_context().run(cli_lines)
+    assert said == [measures.file_error_line(err) for err in errors]
+    assert said == [
+        f"{inside}: --out-dir: No space left on device",
+        f"{tmp_path / 'elsewhere.md'}: No space left on device",
+        f"{inside} -> /x/t.md: Invalid cross-device link",
+    ]

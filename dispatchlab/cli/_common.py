@@ -33,7 +33,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from scenarios.errors import InputError, input_error_from_validation
-from scenarios.files import usable_folder
+from scenarios.files import output_error_line, usable_folder
 from scenarios.geo import MAX_SEED
 from scenarios.pipes import StdoutUnwritable, quiet_exit, stdout_closed, write_all_stdout
 
@@ -171,15 +171,9 @@ def note_output(path: Path, option: str, *, folder: bool = False) -> None:
 
 def os_error_message(err: OSError) -> str:
     """:func:`os_error_line`, with the option after the path when the path is an output the
-    command noted (:func:`note_output`): ``out.json: --out: No space left on device``."""
-    if err.filename is not None and err.filename2 is None:
-        name = os.fsdecode(err.filename)
-        where = Path(name)
-        for path, option, folder in reversed(_output_paths.get()):
-            if where == path or (folder and path in where.parents):  # (train's logs: deeper)
-                reason = err.strerror or str(err) or type(err).__name__
-                return InputError(option, reason, source=name).one_line()
-    return os_error_line(err)
+    command noted (:func:`note_output`): ``out.json: --out: No space left on device`` (a
+    folder's files too, deeper ones included: train's logs under ``--logdir``)."""
+    return output_error_line(err, _output_paths.get()) or os_error_line(err)
 
 
 def cli_errors(fn: Callable[P, R]) -> Callable[P, R]:
