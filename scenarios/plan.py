@@ -261,8 +261,15 @@ class Kpis(StrictModel):
         "delivered, for whatever reason, is not on time); None when no order was due in any "
         "replication (n counts the replications with orders)"
     )
-    lateness_p50_s: Estimate
-    lateness_p95_s: Estimate
+    lateness_p50_s: Estimate | None = Field(
+        description="median lateness of the orders delivered, seconds; None when no "
+        "replication delivered an order (n counts the replications that did: a day that "
+        "delivered none has no lateness, not 0)"
+    )
+    lateness_p95_s: Estimate | None = Field(
+        description="95th percentile of the lateness of the orders delivered, seconds; None "
+        "when no replication delivered an order (n counts the replications that did)"
+    )
     distance_m: Estimate
     courier_hours: Estimate
     cost_cents: Estimate

@@ -31,10 +31,11 @@ from simulation.result import (
     MARKS,
     METRICS,
     RATE_TRIALS,
-    UNDEFINED_WHEN_EMPTY,
+    UNDEFINED_WHY,
     SimulationResult,
     direction,
     kpi_interval,
+    summary_value,
 )
 from simulation.stats import (
     CONSTANT_EXPLAINED,
@@ -252,13 +253,16 @@ def kpis_from(
     """Aggregate replications into Kpis: mean and 95% CI per KPI, per-order on-time probability."""
     if not outcomes:
         raise ValueError("no replications to summarise")
-    cols = {m: [o.metrics[m] for o in outcomes] for m in METRICS}
+    # a lateness of a day that delivered no order is undefined here (NaN), as in a what-if
+    # study; the replications' own metrics keep the twin's 0
+    cols = {m: [summary_value(o.metrics, m) for o in outcomes] for m in METRICS}
     cis = {
         m: kpi_interval(m, v, cols[RATE_TRIALS[m]] if m in RATE_TRIALS else None)
         for m, v in cols.items()
     }
-    # A KPI undefined in every replication (no order due on any day) has no estimate.
-    est = {m: ci.estimate() for m, ci in cis.items() if ci.n > 0 or m not in UNDEFINED_WHEN_EMPTY}
+    # A KPI undefined in every replication (no order due, or none delivered, on any day) has
+    # no estimate.
+    est = {m: ci.estimate() for m, ci in cis.items() if ci.n > 0 or m not in UNDEFINED_WHY}
     per_order: dict[str, float] = {}
     if base_order_ids:
         hits = np.mean(np.vstack([o.base_on_time for o in outcomes]), axis=0)
@@ -284,6 +288,32 @@ def kpis_from(
         seed=seed,
         policy=outcomes[0].policy,
     )
+
+
+def undefined_notes(kpis: Kpis) -> list[str]:
+    """What the KPIs undefined on some or every replication are over, one line per reason.
+
+    ``lateness_p50_s, lateness_p95_s: over 4 of 6 replications (no order was delivered on
+    the other 2)``, or ``...: n/a (no order was delivered in any of the 6 replications)``;
+    none when every KPI is over every replication (or the replications are not recorded).
+    """
+    reps = kpis.replications
+    groups: dict[tuple[str, int], list[str]] = {}
+    for metric, why in UNDEFINED_WHY.items():
+        est = _estimate(kpis, metric)
+        n = 0 if est is None else est.n
+        if reps and n < reps:
+            groups.setdefault((why, n), []).append(metric)
+    notes = []
+    for (why, n), metrics in groups.items():
+        names = ", ".join(metrics)
+        if n == 0:
+            every = "the replication" if reps == 1 else f"any of the {reps:,} replications"
+            notes.append(f"{names}: n/a ({why} in {every})")
+        else:
+            other = "the other one" if reps - n == 1 else f"the other {reps - n:,}"
+            notes.append(f"{names}: over {n:,} of {reps:,} replications ({why} on {other})")
+    return notes
 
 
 def evaluate(
@@ -527,8 +557,9 @@ def compare(
         n: kpis_from(by_name[n], base_order_ids=[o.id for o in cases[n].scenario.orders], seed=seed)
         for n in names
     }
-    samples = {
-        n: {m: np.asarray([o.metrics[m] for o in by_name[n]]) for m in METRICS} for n in names
+    samples = {  # as kpis_from reads them: a lateness of a day that delivered nothing is NaN
+        n: {m: np.asarray([summary_value(o.metrics, m) for o in by_name[n]]) for m in METRICS}
+        for n in names
     }
     diffs = {
         n: {m: paired_diff(samples[n][m], samples[baseline][m]) for m in METRICS} for n in names

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -104,6 +104,29 @@ MARKS = {"better": "▲", "worse": "▼", "changed": "◆"}
 #: KPIs that may be undefined in a replication (NaN there): the on-time rate of a day on which
 #: no order was due. Estimates leave those replications out (None when all are).
 UNDEFINED_WHEN_EMPTY = frozenset({"on_time_rate"})
+
+#: KPIs of the orders delivered. The twin reports them as 0 on a day that delivered no order
+#: (its metrics, ``replications.csv`` and caches of simulated days keep that 0, under this
+#: KPI_VERSION); every summary over replications (``simulate``'s KPIs, plan comparisons,
+#: what-if studies) reads them as undefined on such a day (:func:`summary_value`), as the
+#: on-time rate of a day with no order due: a day that delivered nothing read as on time
+#: (a variant delivering nothing was "significantly better" in lateness than its base).
+DELIVERED_KPIS = frozenset({"lateness_p50_s", "lateness_p95_s"})
+
+#: KPIs a summary may find undefined in a replication, and why (for the tables' notes).
+UNDEFINED_WHY: dict[str, str] = {
+    "on_time_rate": "no order was due",
+    **dict.fromkeys(sorted(DELIVERED_KPIS), "no order was delivered"),
+}
+
+
+def summary_value(metrics: Mapping[str, float], metric: str) -> float:
+    """One replication's value of ``metric`` as a summary over replications reads it (NaN:
+    undefined, a lateness of a day that delivered no order included)."""
+    if metric in DELIVERED_KPIS and metrics.get("orders_delivered") == 0.0:
+        return math.nan
+    return metrics[metric]
+
 
 #: KPIs that are shares (in [0, 1]); every other KPI is a non-negative amount.
 RATES = frozenset({"on_time_rate", "courier_utilisation", "node_utilisation"})

@@ -29,7 +29,7 @@ from simulation.evaluate import (
 from simulation.executors import Executor
 from simulation.params import SimParams
 from simulation.policies import check_policy, repeated_policy
-from simulation.result import METRICS, RATE_TRIALS, kpi_interval
+from simulation.result import METRICS, RATE_TRIALS, kpi_interval, summary_value
 from simulation.stats import FamilyTest, holm_family, paired_diff
 from simulation.twin import order_of_task, plan_coverage_note
 
@@ -48,17 +48,10 @@ TABLE_METRICS: tuple[str, ...] = (
     "orders_unserved",
 )
 
-#: KPIs of the orders delivered: undefined (NaN) in a study on a day that delivered none,
-#: where the twin reports 0 (a variant delivering nothing was "significantly better" in
-#: lateness than its base), as the on-time rate is on a day with no order due
-DELIVERED_KPIS = frozenset({"lateness_p50_s", "lateness_p95_s"})
-
 
 def _value(outcome: ReplicationOutcome, metric: str) -> float:
     """One replication's value of ``metric`` as the study's statistics read it."""
-    if metric in DELIVERED_KPIS and outcome.metrics.get("orders_delivered") == 0.0:
-        return math.nan
-    return outcome.metrics[metric]
+    return summary_value(outcome.metrics, metric)
 
 
 @dataclass
@@ -88,7 +81,8 @@ class SweepResult:
     ) -> np.ndarray:
         """Per-replication values of one KPI, in replication order (``runs``: the outcomes
         by (variant, policy) of :meth:`_runs`, read instead of every outcome); a lateness
-        of a day that delivered no order is NaN (:data:`DELIVERED_KPIS`)."""
+        of a day that delivered no order is NaN
+        (:func:`simulation.result.summary_value`)."""
         if runs is not None:
             return np.asarray(
                 [_value(o, metric) for o in runs.get((variant, policy), ())], dtype=np.float64

@@ -50,7 +50,9 @@ class SimulationResult(BaseModel):
         description="what the KPIs do not say at first sight: the scenario's orders the plan "
         "leaves out (no stop, not unassigned: a re-plan's plan holds only what was left to do "
         "at its now_s, not the orders it completed), which the whole day played counts "
-        "unserved under policy plan or serves again under the others",
+        "unserved under policy plan or serves again under the others; and a KPI undefined on "
+        "some replications, over how many and why (on_time_rate: no order was due; "
+        "lateness_p50_s, lateness_p95_s: no order was delivered), or null on all of them",
     )
 
 

@@ -40,7 +40,7 @@ def default_policy(body: SimulationCreate) -> str:
 
 def run_simulation(payload: JsonDict, *, progress: ProgressFn | None = None) -> JsonDict:
     """Replicate a :class:`SimulationCreate` and estimate every KPI with a 95% CI."""
-    from simulation.evaluate import evaluate
+    from simulation.evaluate import evaluate, undefined_notes
     from simulation.executors import SerialExecutor
 
     body = read_payload(SimulationCreate, payload)
@@ -68,6 +68,8 @@ def run_simulation(payload: JsonDict, *, progress: ProgressFn | None = None) -> 
 
         note = plan_coverage_note(body.scenario, body.plan, policy)
         notes = [note] if note is not None else []
+    # a KPI undefined on some days (no order due, none delivered): over how many, and why
+    notes += undefined_notes(kpis)
     return SimulationResult(policy=policy, kpis=kpis, solver=solver, notes=notes).model_dump(
         mode="json"
     )

@@ -161,9 +161,10 @@ def simulate_cmd(
 
     from scenarios.io import to_json
     from scenarios.plan import Estimate
-    from simulation.evaluate import evaluate
+    from simulation.evaluate import evaluate, undefined_notes
     from simulation.executors import make_executor
     from simulation.policies import check_policy
+    from simulation.result import UNDEFINED_WHY
     from simulation.stats import CONSTANT_EXPLAINED, fewer_note, fmt_num, interval_text
     from simulation.twin import check_plan_ids, plan_coverage_note
     from simulation.world import NOTHING_TO_PLAY, check_has_demand
@@ -223,15 +224,15 @@ def simulate_cmd(
     rows: list[tuple[str, Estimate | None]] = [
         (name, value)
         for name, value in kpis
-        if isinstance(value, Estimate) or (value is None and name == "on_time_rate")
+        if isinstance(value, Estimate) or (value is None and name in UNDEFINED_WHY)
     ]
     rows += sorted(kpis.extra.items())
     constant = False
     for name, est in rows:
-        if est is None:  # undefined: no order was due
+        if est is None:  # undefined: no order was due (on time), or delivered (lateness)
             table.add_row(escape(name), "n/a", "")
             continue
-        # a KPI defined on fewer days (the on-time rate: no order due) says over how many
+        # a KPI defined on fewer days (no order due, none delivered) says over how many
         fewer = "" if est.method == "none" else fewer_note(est.n, replications)
         table.add_row(
             escape(name),
@@ -242,8 +243,12 @@ def simulate_cmd(
             ),
         )
         constant = constant or bool(est.constant)
+    # over how many replications a KPI undefined on some days is (n/a: on none), and why
+    caption = undefined_notes(kpis)
     if constant:  # a zero-width interval is no exact value: say what the mark means
-        table.caption = escape(CONSTANT_EXPLAINED)
+        caption.append(CONSTANT_EXPLAINED)
+    if caption:
+        table.caption = escape("\n".join(caption))
     console.print(table)
     if out is not None:
         console.print(f"KPIs written to {out}", markup=False)

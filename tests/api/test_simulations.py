@@ -563,11 +563,34 @@ def test_simulating_a_replans_plan_notes_the_orders_it_completed(
         result = _result(client, answer, planner)
         notes[name] = (result["notes"], result["kpis"]["orders_unserved"]["mean"])
     assert notes["day"] == ([], 0.0)
-    (note,), unserved = notes["replan"]
+    (note, undelivered), unserved = notes["replan"]
     assert unserved == 3.0  # what the note explains
+    # nothing delivered on either day, so no lateness (since session 82; it said 0)
+    assert undelivered.startswith("lateness_p50_s, lateness_p95_s: n/a (no order was delivered")
     assert note.startswith("3 of the scenario's 3 orders are not in the plan (no stop, not ")
     assert "unassigned: o1, o2, o3)" in note and "completed before its now_s" in note
     assert "under policy plan nobody dispatches them" in note
+
+
+def test_a_simulation_that_delivered_nothing_has_no_lateness(
+    client: TestClient, keys: dict[str, dict[str, str]]
+) -> None:
+    """No courier can carry any order (capacity 1, orders of 2-5 units): nothing is delivered
+    on any day. The result said lateness 0 [0, 0] (constant), "perfectly on time", where a
+    what-if study says null; now it is null, and the notes say why."""
+    body = _example(SIMULATION_EXAMPLE)
+    for vehicle in body["scenario"]["vehicles"]:
+        vehicle["capacity"] = [1]
+    body["replications"] = 3
+    planner = keys["planner"]
+    result = _result(client, client.post("/v1/simulations", json=body, headers=planner), planner)
+    kpis = result["kpis"]
+    assert kpis["extra"]["orders_delivered"]["mean"] == 0.0
+    assert kpis["lateness_p50_s"] is None and kpis["lateness_p95_s"] is None
+    assert kpis["on_time_rate"]["n"] == 3  # orders were due: on time 0, defined
+    assert result["notes"] == [
+        "lateness_p50_s, lateness_p95_s: n/a (no order was delivered in any of the 3 replications)"
+    ]
 
 
 def _replans_plan(example_plan: dict[str, Any]) -> dict[str, Any]:

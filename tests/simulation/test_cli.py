@@ -799,3 +799,53 @@ def test_standard_input_where_it_is_not_read_says_so(city_file: Path, args: list
     error said "-: path: file not found", as if a file named "-" were missing."""
     result = runner.invoke(app, [str(city_file) if a == "CITY" else a for a in args])
     _one_line_error(result, "-: path: standard input is not read here: give the file's path")
+
+
+def test_simulate_shows_the_lateness_of_a_day_that_delivered_nothing_as_n_a(
+    tmp_path: Path,
+) -> None:
+    """A day that delivered no order has no lateness: ``simulate`` showed 0 [0, 0] (constant),
+    "perfectly on time", where a what-if study shows n/a; the JSON had 0 with an interval."""
+    path = tmp_path / "quiet.json"
+    write_json(_quiet_day(), path)
+    out = tmp_path / "kpis.json"
+    args = ["simulate", str(path), "--replications", "2", "--executor", "serial"]
+    result = runner.invoke(app, [*args, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(out.read_text())
+    assert payload["lateness_p50_s"] is None and payload["lateness_p95_s"] is None
+    for kpi in ("lateness_p50_s", "lateness_p95_s"):
+        row = next(ln for ln in result.stdout.splitlines() if kpi in ln and "│" in ln)
+        assert "n/a" in row and "[0, 0]" not in row, row
+    text = " ".join(result.stdout.split())
+    assert "lateness_p50_s, lateness_p95_s: n/a (no order was delivered in any of the 2 " in text
+
+
+def test_simulate_says_over_how_many_days_the_lateness_is(tmp_path: Path) -> None:
+    """Two of six days have no order (so none delivered): the lateness is over the other four,
+    as the on-time rate is, and the table says so (it counted the empty days' 0)."""
+    from scenarios.stochastic import ArrivalProcess
+
+    from .conftest import line_scenario
+
+    line = line_scenario()
+    arrivals = ArrivalProcess(hourly_rate=[0.6] * 24, templates=line.orders[:1])
+    scenario = Scenario.model_validate({**line.model_dump(), "orders": [], "arrivals": arrivals})
+    path = tmp_path / "sparse.json"
+    write_json(scenario, path)
+    out = tmp_path / "k.json"
+    args = ["simulate", str(path), "--policy", "insertion", "--replications", "6", "--seed", "1"]
+    result = runner.invoke(app, [*args, "--executor", "serial", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    kpis = read_json(Kpis, out)
+    assert kpis.lateness_p95_s is not None and kpis.lateness_p95_s.n == 4
+    assert kpis.lateness_p50_s is not None and kpis.lateness_p50_s.n == 4
+    for kpi in ("lateness_p50_s", "lateness_p95_s"):
+        row = next(ln for ln in result.stdout.splitlines() if kpi in ln and "│" in ln)
+        assert "(n=4)" in row, row
+    text = " ".join(result.stdout.split())
+    assert (
+        "lateness_p50_s, lateness_p95_s: over 4 of 6 replications (no order was delivered on "
+        "the other 2)" in text
+    )
+    assert "on_time_rate: over 4 of 6 replications (no order was due on the other 2)" in text

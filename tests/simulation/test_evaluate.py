@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -322,3 +323,105 @@ def test_the_method_survives_the_json_and_old_json_without_it_still_loads() -> N
     assert again.on_time_rate.method == "clopper-pearson-orders"
     old = Estimate.model_validate_json('{"mean": 1.5, "ci_low": 1.0, "ci_high": 2.0, "n": 3}')
     assert old.method is None  # written before the field existed: not recorded
+
+
+def _delivered_days(days: list[tuple[float, int]]) -> list[ReplicationOutcome]:
+    """Days with this lateness p95 (p50 half of it) and this many orders delivered."""
+    return [
+        ReplicationOutcome("c", "insertion", k, k,
+                           {**dict.fromkeys(METRICS, 1.0), "lateness_p50_s": late / 2,
+                            "lateness_p95_s": late, "orders_delivered": float(delivered)},
+                           np.ones(0, dtype=bool), 0, 0.0)
+        for k, (late, delivered) in enumerate(days)
+    ]  # fmt: skip
+
+
+def test_the_lateness_of_days_that_delivered_nothing_is_undefined_in_the_kpis() -> None:
+    """The twin reports a lateness of 0 on a day with no order delivered: ``simulate`` and
+    ``POST /v1/simulations`` showed 0 [0, 0] (constant), "perfectly on time", for a day that
+    delivered nothing, where a what-if study shows n/a. Now the KPIs agree with the study:
+    null when no day delivered, over the days that did when only some did."""
+    from scenarios.io import to_json
+
+    none = kpis_from(_delivered_days([(0.0, 0)] * 3))
+    assert none.lateness_p50_s is None and none.lateness_p95_s is None
+    from simulation.evaluate import undefined_notes  # (session 82)
+
+    payload = json.loads(to_json(none))
+    assert payload["lateness_p50_s"] is None and payload["lateness_p95_s"] is None
+    assert none.cost_cents.n == 3  # the other KPIs over every day, as before
+    assert undefined_notes(none) == [
+        "lateness_p50_s, lateness_p95_s: n/a (no order was delivered in any of the 3 replications)"
+    ]
+    some = kpis_from(_delivered_days([(300.0, 2), (0.0, 0), (500.0, 4)]))
+    assert some.lateness_p95_s is not None and some.lateness_p50_s is not None
+    assert (some.lateness_p95_s.mean, some.lateness_p95_s.n) == (400.0, 2)
+    assert (some.lateness_p50_s.mean, some.lateness_p50_s.n) == (200.0, 2)
+    assert undefined_notes(some) == [
+        "lateness_p50_s, lateness_p95_s: over 2 of 3 replications (no order was delivered "
+        "on the other one)"
+    ]
+    every = kpis_from(_delivered_days([(300.0, 2), (500.0, 4)]))
+    assert every.lateness_p95_s is not None and every.lateness_p95_s.n == 2
+    assert undefined_notes(every) == []
+
+
+def test_a_candidate_that_delivers_nothing_is_not_better_in_lateness() -> None:
+    """Compared plans: a candidate delivering nothing (no courier has the fridge its orders
+    need) had lateness 0 [0, 0] and a difference of -259.5 against the late baseline marked
+    significantly better (▲); its lateness is undefined now, and so is the difference."""
+    from .conftest import line_scenario
+
+    data = line_scenario().model_dump(mode="json")
+    for order in data["orders"]:
+        order["time_windows"] = [{"start_s": 0, "end_s": 50}]  # every delivery late
+    late = Scenario.model_validate(data)
+    for order in data["orders"]:
+        order["required_skills"] = ["fridge"]  # no courier has one: nothing is delivered
+    stuck = Scenario.model_validate(data)
+    cmp = compare(
+        late, {"late": None, "stuck": None}, scenarios={"stuck": stuck}, replications=6, seed=1
+    )
+    baseline = cmp.kpis["late"].lateness_p95_s
+    assert baseline is not None and baseline.n == 6 and baseline.mean > 0
+    assert cmp.kpis["stuck"].lateness_p95_s is None
+    for kpi in ("lateness_p50_s", "lateness_p95_s"):
+        assert cmp.diffs["stuck"][kpi].n == 0 and not cmp.tests["stuck"][kpi].significant
+    row = next(x for x in cmp.markdown().splitlines() if x.startswith("| stuck"))
+    cells = row.split(" | ")  # name, cost, on time, lateness p95, then their Δs
+    assert (cells[3], cells[6]) == ("n/a", "n/a") and "▲" not in row
+    assert cmp.as_json()["paired_differences"]["stuck"]["lateness_p95_s"]["mean"] is None
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    days=st.lists(
+        st.tuples(st.floats(0, 1e5, allow_nan=False), st.integers(0, 3)), min_size=1, max_size=8
+    )
+)
+def test_the_kpis_lateness_is_over_exactly_the_days_that_delivered(
+    days: list[tuple[float, int]],
+) -> None:
+    """Property: the KPIs' lateness mean and n are those of the days with an order delivered
+    (none: null), and the notes say over how many of the replications it is."""
+    from simulation.evaluate import undefined_notes
+
+    kpis = kpis_from(_delivered_days(days))
+    kept = [late for late, delivered in days if delivered > 0]
+    est = kpis.lateness_p95_s
+    if not kept:
+        assert est is None and kpis.lateness_p50_s is None
+    else:
+        assert est is not None and est.n == len(kept)
+        assert est.mean == pytest.approx(float(np.mean(kept)), abs=1e-6)
+    notes = [n for n in undefined_notes(kpis) if n.startswith("lateness_p50_s, lateness_p95_s")]
+    if len(kept) == len(days):
+        assert notes == []
+    elif kept:
+        assert notes == [
+            f"lateness_p50_s, lateness_p95_s: over {len(kept)} of {len(days)} replications "
+            f"(no order was delivered on the other"
+            + (" one)" if len(days) - len(kept) == 1 else f" {len(days) - len(kept)})")
+        ]
+    else:
+        assert len(notes) == 1 and ": n/a (no order was delivered in " in notes[0]
