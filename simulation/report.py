@@ -585,12 +585,30 @@ def _png(fig: Any) -> bytes:
     return buf.getvalue()
 
 
-def _family_sizes(rows: dict[tuple[str, str, str], dict[str, Any]]) -> str:
-    """``KPI k, ...``: each KPI's Holm family size."""
+def _family_sizes(result: SweepResult, rows: dict[tuple[str, str, str], dict[str, Any]]) -> str:
+    """``Comparisons per KPI: KPI k, ...`` (each KPI's Holm family size), or why no comparison
+    was made at all (it listed a 0 for every KPI: one replication, or the base alone)."""
     sizes: dict[str, int] = {}
     for (_v, _p, kpi), r in rows.items():
         sizes[kpi] = max(sizes.get(kpi, 0), int(r.get("comparisons", 0)))
-    return ", ".join(f"{LABELS.get(k, k)} {n}" for k, n in sizes.items())
+    if not any(sizes.values()):
+        if len(result.variants) < 2:
+            why = "the study has the base alone, no variant to compare with it"
+        elif len(result.seeds) < 2:
+            why = (
+                "the study has one replication per variant and policy, and a paired "
+                "comparison needs two or more (one pair gives no interval and no test)"
+            )
+        else:
+            why = "no KPI is defined in two or more pairs of replications"
+        return f"No comparison was made: {why}, so nothing is marked."
+    listed = ", ".join(
+        f"{LABELS.get(k, k)} {n}"
+        if n
+        else f"{LABELS.get(k, k)} none (defined in fewer than two pairs)"
+        for k, n in sizes.items()
+    )
+    return f"Comparisons per KPI: {listed}."
 
 
 def _html_changes(result: SweepResult) -> str:
@@ -663,7 +681,7 @@ numbers), with the 95% t-interval of the per-replication differences. Green: sig
 better, red: significantly worse, blue: a significant change of a KPI that is neither better
 nor worse (utilisation), grey: not significant. {html.escape(MARKS_NOTE)}
 {html.escape(CONSTANT_EXPLAINED)}
-Comparisons per KPI: {html.escape(_family_sizes(rows))}.</p>
+{html.escape(_family_sizes(result, rows))}</p>
 {_html_changes(result)}{_html_notes(result)}{imgs}
 <h2>All KPIs</h2>
 <table><tr><th>variant</th><th>policy</th>{head}</tr>

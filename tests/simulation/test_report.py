@@ -1288,3 +1288,29 @@ def test_a_studys_lateness_counts_exactly_the_days_that_delivered(
         pairs = sum(1 for a, b in zip(*named.values(), strict=True) if a[1] > 0 and b[1] > 0)
         assert rows["v"]["diff_n"] == pairs
         assert (rows["v"]["diff"] is None) == (pairs == 0)
+
+
+def test_the_report_says_why_no_comparison_was_made() -> None:
+    """One replication (or the base alone) gives no paired test: the page's line listed
+    "Comparisons per KPI: cost (cents) 0, on-time rate 0, ..." as if zero-sized corrections
+    had been made. It says that no comparison was made, and why; with two replications it
+    lists the counts as before."""
+    text = " ".join(html_report(_sweep({"base": [1.0], "v": [2.0]}), {}, title="t").split())
+    assert "Comparisons per KPI" not in text
+    assert (
+        "No comparison was made: the study has one replication per variant and policy, and a "
+        "paired comparison needs two or more (one pair gives no interval and no test), so "
+        "nothing is marked." in text
+    )
+    alone = " ".join(html_report(_sweep({"base": [1.0, 2.0]}), {}, title="t").split())
+    assert "Comparisons per KPI" not in alone
+    assert "No comparison was made: the study has the base alone" in alone
+    two = " ".join(
+        html_report(_sweep({"base": [1.0, 2.0], "v": [2.0, 4.0]}), {}, title="t").split()
+    )
+    assert "Comparisons per KPI: cost (cents) 1, on-time rate " in two
+    assert "No comparison was made" not in two
+    nan = float("nan")  # no order due on any day: the on-time rate has no comparison
+    quiet = _sweep({"base": [nan, nan], "v": [nan, nan]}, metric="on_time_rate")
+    text = " ".join(html_report(quiet, {}, title="t").split())
+    assert "Comparisons per KPI: cost (cents) 1, on-time rate none (defined in fewer than " in text
