@@ -6,7 +6,7 @@ import base64
 import html
 import io
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -701,12 +701,22 @@ REPORT_FILES = (
 )
 
 
-def render_report(result: SweepResult, *, title: str = "What-if comparison") -> dict[str, bytes]:
-    """The report's files by name (those of :data:`REPORT_FILES` the study has), in memory."""
+def render_report(
+    result: SweepResult,
+    *,
+    title: str = "What-if comparison",
+    stage: Callable[[str], None] | None = None,
+) -> dict[str, bytes]:
+    """The report's files by name (those of :data:`REPORT_FILES` the study has), in memory;
+    ``stage`` is told what is being drawn (``drawing the tables``, ``drawing the plots``, ...)."""
+    tell = stage if stage is not None else (lambda _what: None)
+    tell("drawing the tables")
     md = markdown_table(result) + "\n"
     table = _comparison_text(result)
     replications = _replications_text(result)
+    tell("drawing the plots")
     images = plots(result)  # the slow part: seconds for a large study
+    tell("drawing report.html")
     page = html_report(result, images, title=title)
     files = {
         "comparison.md": md.encode("utf-8"),
@@ -719,7 +729,11 @@ def render_report(result: SweepResult, *, title: str = "What-if comparison") -> 
 
 
 def write_report(
-    result: SweepResult, out_dir: Path, *, title: str = "What-if comparison"
+    result: SweepResult,
+    out_dir: Path,
+    *,
+    title: str = "What-if comparison",
+    stage: Callable[[str], None] | None = None,
 ) -> list[Path]:
     """Write comparison.md, comparison.csv, replications.csv, PNG plots and report.html.
 
@@ -730,11 +744,14 @@ def write_report(
     place takes effect once they all are; a failed write, a full disk, names its file and
     leaves the folder's previous report as it was). A ``differences.png`` of an older study is
     removed when this one has none (the base alone). Until session 81 the tables were written
-    before the plots were drawn, and file by file.
+    before the plots were drawn, and file by file. ``stage`` is told what is being done
+    (:func:`render_report`'s stages, then ``writing the files``), for a status line.
     """
     from scenarios.io.together import write_together
 
-    files = render_report(result, title=title)  # a Ctrl-C meanwhile: nothing written
+    files = render_report(result, title=title, stage=stage)  # a Ctrl-C: nothing written
+    if stage is not None:
+        stage("writing the files")
     out_dir.mkdir(parents=True, exist_ok=True)
     written = write_together({out_dir / name: data for name, data in files.items()})
     for name in REPORT_FILES:

@@ -696,6 +696,21 @@ def progress_bar(
         yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
+@contextmanager
+def status_line(label: str, quiet: bool) -> Iterator[Callable[[str], None]]:
+    """A transient spinner and ``label`` on stderr while a step without a count runs (none when
+    ``quiet``); yields ``update(label)``, which replaces the text (plain text, not markup).
+
+    On a stderr that is not an interactive terminal (a file, a pipe) nothing is drawn, as
+    :func:`progress_bar` does.
+    """
+    if quiet or not err_console.is_interactive:
+        yield lambda _label: None
+        return
+    with err_console.status(escape(label)) as status:
+        yield lambda text: status.update(escape(text))
+
+
 def write_text(text: str, out: Path | None, option: str = "--out") -> None:
     """Write to ``out`` atomically (temp file + rename; a symlink, device or FIFO is written
     through), or to stdout when None."""

@@ -29,6 +29,7 @@ from dispatchlab.cli._common import (
     print_warning,
     progress_bar,
     seed_option,
+    status_line,
     write_out,
 )
 
@@ -408,7 +409,14 @@ def whatif_cmd(
             plugins=plugins,
         )
     wall = time.perf_counter() - t0
-    written = write_report(result, out, title=f"What-if: {variants_path.name}")
+    # drawing the report takes seconds on a large study, after the progress bar has gone
+    with status_line(f"writing the report to {out}", quiet) as status:
+        written = write_report(
+            result,
+            out,
+            title=f"What-if: {variants_path.name}",
+            stage=lambda what: status(f"writing the report to {out}: {what}"),
+        )
     if quiet:
         return
     console.print(

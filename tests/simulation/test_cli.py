@@ -849,3 +849,57 @@ def test_simulate_says_over_how_many_days_the_lateness_is(tmp_path: Path) -> Non
         "the other 2)" in text
     )
     assert "on_time_rate: over 4 of 6 replications (no order was due on the other 2)" in text
+
+
+def test_whatif_shows_a_status_line_while_the_report_is_drawn(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The progress bar ends when the days are played; the report then took seconds to draw
+    with nothing on the terminal. A status line on stderr says what is being drawn, on a
+    terminal only (none into a file or pipe, none with --quiet), as the progress bar does."""
+    import io
+    import time
+
+    from rich.console import Console
+
+    import dispatchlab.cli._common as common
+    import simulation.report
+    from tests.simulation.conftest import line_scenario
+
+    write_json(line_scenario(), tmp_path / "line.json")
+    (tmp_path / "variants.yaml").write_text("base: line.json\n", encoding="utf-8")
+    args = ["whatif", str(tmp_path / "variants.yaml"), "--replications", "1"]
+    args += ["--executor", "serial", "--out", str(tmp_path / "report")]
+    shown: list[str] = []  # the terminal's text when the plots are drawn
+
+    def terminal(wait_s: float) -> io.StringIO:
+        monkeypatch.setenv("TERM", "xterm")  # not dumb: rich draws nothing live on a dumb one
+        screen = io.StringIO()
+        console = Console(file=screen, force_terminal=True, force_interactive=True, width=200)
+        monkeypatch.setattr(common, "err_console", console)
+
+        def plots(result: object) -> dict[str, bytes]:
+            """Seconds of drawing in a real study: the status line's thread redraws it ~12
+            times a second, so wait (up to ``wait_s``) for it to show what is being drawn."""
+            deadline = time.monotonic() + wait_s
+            while "drawing the plots" not in screen.getvalue() and time.monotonic() < deadline:
+                time.sleep(0.02)
+            shown.append(screen.getvalue())
+            return {}
+
+        monkeypatch.setattr(simulation.report, "plots", plots)
+        return screen
+
+    terminal(wait_s=5.0)
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert f"writing the report to {tmp_path / 'report'}: drawing the plots" in shown[-1]
+    terminal(wait_s=0.5)  # as long as the status line takes to show 6 times
+    result = runner.invoke(app, [*args, "-q"])
+    assert result.exit_code == 0, result.output
+    assert "writing the report" not in shown[-1]
+    monkeypatch.undo()  # stderr is CliRunner's, no terminal: nothing drawn
+    monkeypatch.setattr(simulation.report, "plots", lambda result: {})
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "writing the report" not in result.stderr and result.stderr == ""
