@@ -91,6 +91,15 @@ def test_simulate_shows_an_undefined_on_time_rate_as_n_a(tmp_path: Path) -> None
     result = runner.invoke(app, [*args, "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert read_json(Kpis, out).on_time_rate is None
+    # nor, having delivered no order, a lateness: ``simulate`` showed 0 [0, 0] (constant),
+    # "perfectly on time", where a what-if study shows n/a; the JSON had 0 with an interval
+    payload = json.loads(out.read_text())
+    assert payload["lateness_p50_s"] is None and payload["lateness_p95_s"] is None
+    for kpi in ("lateness_p50_s", "lateness_p95_s"):
+        row = next(ln for ln in result.stdout.splitlines() if kpi in ln and "│" in ln)
+        assert "n/a" in row and "[0, 0]" not in row, row
+    text = " ".join(result.stdout.split())
+    assert "lateness_p50_s, lateness_p95_s: n/a (no order was delivered in any of the 2 " in text
     assert json.loads(out.read_text())["on_time_rate"] is None
     row = next(ln for ln in result.stdout.splitlines() if "on_time_rate" in ln)
     assert "n/a" in row
@@ -799,26 +808,6 @@ def test_standard_input_where_it_is_not_read_says_so(city_file: Path, args: list
     error said "-: path: file not found", as if a file named "-" were missing."""
     result = runner.invoke(app, [str(city_file) if a == "CITY" else a for a in args])
     _one_line_error(result, "-: path: standard input is not read here: give the file's path")
-
-
-def test_simulate_shows_the_lateness_of_a_day_that_delivered_nothing_as_n_a(
-    tmp_path: Path,
-) -> None:
-    """A day that delivered no order has no lateness: ``simulate`` showed 0 [0, 0] (constant),
-    "perfectly on time", where a what-if study shows n/a; the JSON had 0 with an interval."""
-    path = tmp_path / "quiet.json"
-    write_json(_quiet_day(), path)
-    out = tmp_path / "kpis.json"
-    args = ["simulate", str(path), "--replications", "2", "--executor", "serial"]
-    result = runner.invoke(app, [*args, "--out", str(out)])
-    assert result.exit_code == 0, result.output
-    payload = json.loads(out.read_text())
-    assert payload["lateness_p50_s"] is None and payload["lateness_p95_s"] is None
-    for kpi in ("lateness_p50_s", "lateness_p95_s"):
-        row = next(ln for ln in result.stdout.splitlines() if kpi in ln and "│" in ln)
-        assert "n/a" in row and "[0, 0]" not in row, row
-    text = " ".join(result.stdout.split())
-    assert "lateness_p50_s, lateness_p95_s: n/a (no order was delivered in any of the 2 " in text
 
 
 def test_simulate_says_over_how_many_days_the_lateness_is(tmp_path: Path) -> None:
